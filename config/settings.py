@@ -1,0 +1,205 @@
+"""Django settings for twostep. Every setting is read here, from TWOSTEP_* variables.
+
+docs/configuration.md lists them; twostep/checks.py refuses unsafe combinations at start.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+from . import keys
+
+
+def env(name: str, default: str = "") -> str:
+    return os.environ.get(f"TWOSTEP_{name}", default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(f"TWOSTEP_{name}")
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(f"TWOSTEP_{name}", default))
+
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# Holds the SQLite database and the generated keys.
+DATA_DIR = Path(env("DATA_DIR", "data")).resolve()
+
+SECRET_KEY = keys.secret_key(DATA_DIR)
+# Fernet keys for TOTP secrets (first encrypts; all decrypt).
+TWOSTEP_ENCRYPTION_KEYS = keys.encryption_keys(DATA_DIR)
+# HMAC keys for backup-code hashes (first hashes new codes; all are tried).
+TWOSTEP_CODE_HASH_KEYS = keys.code_hash_keys(DATA_DIR)
+
+DEBUG = env_bool("DEBUG")
+ALLOWED_HOSTS = [h.strip() for h in env("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
+# Proxies whose X-Forwarded-For is believed (comma-separated addresses); none by default.
+TWOSTEP_TRUSTED_PROXIES = [p.strip() for p in env("TRUSTED_PROXIES").split(",") if p.strip()]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "ninja",
+    "twostep",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "twostep.web.middleware.LanguageMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "twostep.web.middleware.SecurityHeadersMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "twostep.web.context.site",
+            ],
+        },
+    },
+]
+
+_sqlite_path = DATA_DIR / "twostep.sqlite3"
+DATABASES = {
+    "default": dj_database_url.parse(env("DATABASE_URL"), conn_max_age=60)
+    if env("DATABASE_URL")
+    else {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": _sqlite_path,
+        # WAL lets readers run beside the writer; IMMEDIATE takes the write lock at BEGIN so two
+        # writers queue on the busy timeout instead of failing with "database is locked".
+        "OPTIONS": {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON",
+        },
+        "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")},
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "twostep.User"
+AUTHENTICATION_BACKENDS = ["twostep.auth_backend.LoginBackend"]
+# The login is unique ignoring case (a functional constraint), which auth.W004 cannot see.
+SILENCED_SYSTEM_CHECKS = ["auth.W004"]
+LOGIN_URL = "web:login"
+
+REDIS_URL = env("REDIS_URL")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+     "OPTIONS": {"user_attributes": ("login", "email")}},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": env_int("PASSWORD_MIN_LENGTH", 10)}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# Idle timeout: a session unused this long ends (seconds; saved on each request).
+SESSION_COOKIE_AGE = env_int("SESSION_IDLE_SECONDS", 8 * 3600)
+SESSION_SAVE_EVERY_REQUEST = False
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# Behind HTTPS set TWOSTEP_SECURE_COOKIES=true (cookies then never travel over plain HTTP).
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES")
+SESSION_COOKIE_NAME = "twostep_session"
+CSRF_COOKIE_HTTPONLY = False  # the API client reads it to send X-CSRFToken
+CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_FAILURE_VIEW = "twostep.web.views.errors.csrf_failure"
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in env("CSRF_TRUSTED_ORIGINS").split(",") if o.strip()]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if env_bool("SECURE_COOKIES"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("ru", "Русский")]
+LOCALE_PATHS = [BASE_DIR / "src" / "twostep" / "locale"]
+USE_I18N = True
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_COOKIE_NAME = "twostep_language"
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if env("EMAIL_HOST")
+    else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env("EMAIL_USER")
+EMAIL_HOST_PASSWORD = env("EMAIL_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env("EMAIL_FROM", "twostep <noreply@localhost>")
+
+# The name apps show beside the code (the otpauth issuer) and that pages and files carry.
+TWOSTEP_ISSUER = env("ISSUER", "twostep")
+# Minutes the half-signed-in state (password right, second factor pending) lasts.
+TWOSTEP_PENDING_MINUTES = env_int("PENDING_MINUTES", 5)
+# Minutes a password entry counts as fresh for a 2FA change right after sign-in.
+TWOSTEP_REAUTH_MINUTES = env_int("REAUTH_MINUTES", 5)
+# Failed second-factor attempts allowed before delays start, and the hard lock (NIST ≤ 100).
+TWOSTEP_SECOND_FACTOR_FREE_ATTEMPTS = env_int("SECOND_FACTOR_FREE_ATTEMPTS", 5)
+TWOSTEP_SECOND_FACTOR_LOCK_AFTER = env_int("SECOND_FACTOR_LOCK_AFTER", 100)
+# Failed passwords per (login, address) before delays, and per address.
+TWOSTEP_PASSWORD_FREE_ATTEMPTS = env_int("PASSWORD_FREE_ATTEMPTS", 5)
+TWOSTEP_ADDRESS_FREE_ATTEMPTS = env_int("ADDRESS_FREE_ATTEMPTS", 50)
+# Longest delay any throttle imposes, in seconds.
+TWOSTEP_MAX_DELAY_SECONDS = env_int("MAX_DELAY_SECONDS", 15 * 60)
+# Codes left at or below which the user is warned.
+TWOSTEP_BACKUP_CODES_LOW = env_int("BACKUP_CODES_LOW", 3)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

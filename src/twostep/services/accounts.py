@@ -1,0 +1,158 @@
+"""Accounts and users: create them, read their status, set the account's policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Exists, OuterRef, Q
+from django.utils.translation import gettext_lazy as _
+
+from ..models import Account, TotpDevice, User
+from . import audit
+from .audit import Origin, Type
+from .errors import Conflict, InvalidInput, NotAccountAdmin, NotFound
+
+MAX_LOGIN = 150
+
+
+def _clean_login(login: str) -> str:
+    login = (login or "").strip()
+    if not login or len(login) > MAX_LOGIN or any(c.isspace() or not c.isprintable() for c in login):
+        raise InvalidInput(_("A login is 1 to 150 characters without spaces."))
+    return login
+
+
+def _clean_email(email: str) -> str:
+    email = (email or "").strip()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise InvalidInput(_("%(email)s is not an e-mail address.") % {"email": email}) from None
+    return email
+
+
+def _check_password(password: str, user: User) -> None:
+    try:
+        validate_password(password, user)
+    except ValidationError as error:
+        raise InvalidInput(" ".join(error.messages)) from None
+
+
+def _make_user(login, email, password, account, is_admin) -> User:
+    login, email = _clean_login(login), _clean_email(email)
+    if User.objects.filter(login__iexact=login).exists():
+        raise Conflict(_("The login %(login)s is taken.") % {"login": login})
+    user = User(login=login, email=email, account=account, is_account_admin=is_admin)
+    _check_password(password, user)
+    user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:
+        raise Conflict(_("The login %(login)s is taken.") % {"login": login}) from None
+    audit.record(Type.USER_CREATED, user=user, origin=Origin.command_line(), admin=is_admin)
+    return user
+
+
+def create_account(name: str, admin_login: str, email: str, password: str) -> Account:
+    """Create an account with its first admin."""
+    name = (name or "").strip()
+    if not name or len(name) > 150:
+        raise InvalidInput(_("An account name is 1 to 150 characters."))
+    with transaction.atomic():
+        if Account.objects.filter(name__iexact=name).exists():
+            raise Conflict(_("An account named %(name)s exists already.") % {"name": name})
+        account = Account.objects.create(name=name)
+        _make_user(admin_login, email, password, account, is_admin=True)
+    return account
+
+
+def create_user(login: str, account_name: str, email: str, password: str, *, is_admin: bool = False) -> User:
+    """Create a user in an existing account."""
+    account = Account.objects.filter(name__iexact=(account_name or "").strip()).first()
+    if account is None:
+        raise NotFound(_("No account named %(name)s.") % {"name": account_name})
+    with transaction.atomic():
+        return _make_user(login, email, password, account, is_admin)
+
+
+@dataclass(frozen=True)
+class UserStatus:
+    user: User
+    two_factor_enabled: bool
+    backup_codes_remaining: int
+    last_login: datetime | None
+
+
+def _status_queryset():
+    return User.objects.select_related("account").annotate(
+        two_factor_enabled=Exists(TotpDevice.objects.filter(user=OuterRef("pk"), confirmed=True)),
+        codes_left=Count("backup_codes", filter=Q(backup_codes__used_at__isnull=True)),
+    )
+
+
+def _status(user) -> UserStatus:
+    return UserStatus(user, user.two_factor_enabled, user.codes_left, user.last_login)
+
+
+def user_status(login: str) -> UserStatus:
+    """Return a user's 2FA status by login (for the operator)."""
+    user = _status_queryset().filter(login__iexact=(login or "").strip()).first()
+    if user is None:
+        raise NotFound(_("No user with the login %(login)s.") % {"login": login})
+    return _status(user)
+
+
+PAGE_SIZE = 50
+
+
+def list_users(admin: User, *, query: str = "", after: str | None = None,
+               limit: int = PAGE_SIZE) -> tuple[list[UserStatus], str | None]:
+    """Return one page of the admin's account users, ordered by login, and the next cursor.
+
+    Keyset paging on (account, login) stays as fast on page 2000 as on page 1.
+    """
+    if not admin.is_account_admin:
+        raise NotAccountAdmin()
+    limit = max(1, min(int(limit), 200))
+    rows = _status_queryset().filter(account_id=admin.account_id)
+    query = (query or "").strip()[:150]
+    if query:
+        rows = rows.filter(Q(login__icontains=query) | Q(email__icontains=query))
+    if after:
+        rows = rows.filter(login__gt=after)
+    page = list(rows.order_by("login")[: limit + 1])
+    next_cursor = page[limit - 1].login if len(page) > limit else None
+    return [_status(u) for u in page[:limit]], next_cursor
+
+
+def set_require_two_factor(admin: User, require: bool, origin: Origin) -> Account:
+    """Require (or stop requiring) 2FA of every user of the admin's account."""
+    if not admin.is_account_admin:
+        raise NotAccountAdmin()
+    with transaction.atomic():
+        account = Account.objects.select_for_update().get(pk=admin.account_id)
+        if account.require_two_factor != bool(require):
+            account.require_two_factor = bool(require)
+            account.save(update_fields=["require_two_factor"])
+            audit.record(Type.POLICY_CHANGED, user=admin, actor=admin, origin=origin,
+                         require_two_factor=account.require_two_factor)
+    return account
+
+
+def security_events(user: User, *, before: int | None = None, limit: int = 50):
+    """Return a page of the user's own security events, newest first, and the next cursor."""
+    from ..models import SecurityEvent
+
+    limit = max(1, min(int(limit), 200))
+    rows = SecurityEvent.objects.filter(user=user).select_related("actor")
+    if before:
+        rows = rows.filter(pk__lt=before)
+    page = list(rows.order_by("-pk")[: limit + 1])
+    next_cursor = page[limit - 1].pk if len(page) > limit else None
+    return page[:limit], next_cursor

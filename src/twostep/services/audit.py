@@ -1,0 +1,46 @@
+"""Record security events: who did what to whom, when, from where."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.utils import timezone
+
+from ..models import SecurityEvent
+
+log = logging.getLogger("twostep.audit")
+Type = SecurityEvent.Type
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a request came from: the client address and user agent (or the command line)."""
+
+    ip: str | None = None
+    user_agent: str = ""
+    actor_label: str = ""
+
+    @classmethod
+    def command_line(cls) -> Origin:
+        return cls(ip=None, user_agent="twostep command line", actor_label="operator")
+
+
+def record(type: str, *, user=None, actor=None, origin: Origin | None = None, account=None,
+           **detail) -> SecurityEvent:
+    """Store one event; `detail` must never hold a secret (codes, passwords, keys)."""
+    origin = origin or Origin()
+    event = SecurityEvent.objects.create(
+        type=type,
+        at=timezone.now(),
+        account=account or (user.account if user is not None else None),
+        user=user,
+        actor=actor,
+        actor_label=(actor.login if actor is not None else origin.actor_label)[:150],
+        ip=origin.ip,
+        user_agent=(origin.user_agent or "")[:300],
+        detail=detail,
+    )
+    log.info("event=%s user=%s actor=%s ip=%s", type, getattr(user, "pk", None),
+             event.actor_label or "-", origin.ip or "-")
+    return event

@@ -1,0 +1,76 @@
+"""Letting a locked-out person back in: the account admin's and the operator's switch-off."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils.translation import gettext_lazy as _
+
+from ..models import User
+from . import audit, notifications
+from .audit import Origin, Type
+from .enrollment import is_enabled, remove_second_factor
+from .errors import Conflict, InvalidInput, NotAccountAdmin, NotFound, TwoFactorDisabled
+from .reauth import confirm_password
+
+MAX_REASON = 500
+
+
+def _clean_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput(_("Say why two-factor authentication is being switched off."))
+    if len(reason) > MAX_REASON:
+        raise InvalidInput(_("Keep the reason under 500 characters."))
+    return reason
+
+
+def account_user(admin: User, user_id) -> User:
+    """Return a user of the admin's own account; any other is "not found" (ASVS 8.2.2)."""
+    if not admin.is_account_admin:
+        raise NotAccountAdmin()
+    try:
+        user_id = int(user_id)
+    except (TypeError, ValueError):
+        raise NotFound() from None
+    user = User.objects.filter(pk=user_id, account_id=admin.account_id).first()
+    if user is None:
+        raise NotFound()
+    return user
+
+
+def admin_disable_two_factor(admin: User, user_id, reason: str, password: str | None,
+                             origin: Origin) -> User:
+    """Switch 2FA off for a user of the admin's account, with a reason and the admin's password.
+
+    The user's sessions end, the event is audited and the user is told by e-mail.
+    """
+    user = account_user(admin, user_id)
+    reason = _clean_reason(reason)
+    if user.pk == admin.pk:
+        # Otherwise an admin session plus the password would skip the admin's own second factor.
+        raise Conflict(_("Switch off your own two-factor authentication on your security page."))
+    confirm_password(admin, password, origin)
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        if not is_enabled(user):
+            raise TwoFactorDisabled(_("This user has no two-factor authentication to switch off."))
+        remove_second_factor(user)
+        audit.record(Type.ADMIN_DISABLED_TWO_FACTOR, user=user, actor=admin, origin=origin, reason=reason)
+        notifications.notify(user, "two_factor_disabled", actor=admin.login, reason=reason, ip=origin.ip)
+    return user
+
+
+def operator_disable_two_factor(login: str, reason: str) -> User:
+    """The operator's break-glass from the command line, for any user."""
+    reason = _clean_reason(reason)
+    origin = Origin.command_line()
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(login__iexact=login.strip()).first()
+        if user is None:
+            raise NotFound(_("No user with the login %(login)s.") % {"login": login})
+        if not is_enabled(user):
+            raise TwoFactorDisabled(_("This user has no two-factor authentication to switch off."))
+        remove_second_factor(user)
+        audit.record(Type.OPERATOR_DISABLED_TWO_FACTOR, user=user, origin=origin, reason=reason)
+        notifications.notify(user, "two_factor_disabled", actor=_("the server operator"), reason=reason)
+    return user

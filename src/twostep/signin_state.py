@@ -1,0 +1,94 @@
+"""The sign-in's state in the session, shared by the web pages and the API.
+
+Between the password and the second factor the session holds only the user's id, the stage,
+the time and the user's security stamp — never the password (CVE-2020-15105) — and the user is
+not signed in: nothing but the second step (or the forced setup) can use that state.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.contrib.auth import login, update_session_auth_hash
+
+from .models import User
+from .services import enrollment
+from .services.verification import AUTHENTICATED, SECOND_FACTOR, SETUP_REQUIRED
+
+PENDING = "twostep_pending"
+PASSWORD_AT = "twostep_password_at"
+RECOVERY = "twostep_recovery"
+SETUP_MINUTES = 15  # time to find the phone and scan a code when setup is forced
+BACKEND = "twostep.auth_backend.LoginBackend"
+
+
+def begin(request, user: User, stage: str) -> None:
+    """Hold a half-signed-in user after a right password (new session key: no fixation)."""
+    request.session.cycle_key()
+    request.session.pop(RECOVERY, None)
+    request.session[PENDING] = {
+        "uid": user.pk, "stage": stage, "at": time.time(), "stamp": user.security_stamp,
+    }
+    request.session[PASSWORD_AT] = time.time()
+
+
+def pending_user(request, stage: str) -> User | None:
+    """Return the half-signed-in user at `stage`, or None if there is none or it expired."""
+    state = request.session.get(PENDING)
+    if not state or state.get("stage") != stage:
+        return None
+    minutes = SETUP_MINUTES if stage == SETUP_REQUIRED else settings.TWOSTEP_PENDING_MINUTES
+    if time.time() - state.get("at", 0) > minutes * 60:
+        request.session.pop(PENDING, None)
+        return None
+    user = User.objects.select_related("account").filter(pk=state.get("uid"), is_active=True).first()
+    if user is None or user.security_stamp != state.get("stamp"):
+        request.session.pop(PENDING, None)
+        return None
+    return user
+
+
+def finish(request, user: User, *, recovery: bool = False) -> None:
+    """Sign the user in fully: the session key changes (ASVS 7.2.4)."""
+    request.session.pop(PENDING, None)
+    user = User.objects.get(pk=user.pk)
+    login(request, user, backend=BACKEND)
+    request.session[PASSWORD_AT] = time.time()
+    if recovery:
+        request.session[RECOVERY] = True
+
+
+def keep_session(request, user: User) -> None:
+    """Keep this session after a change that ended the user's other sessions."""
+    update_session_auth_hash(request, User.objects.get(pk=user.pk))
+
+
+def password_is_fresh(request) -> bool:
+    """Tell whether this session proved the password within the last few minutes."""
+    return time.time() - request.session.get(PASSWORD_AT, 0) < settings.TWOSTEP_REAUTH_MINUTES * 60
+
+
+def after_recovery(request) -> bool:
+    """Tell whether this session signed in with a backup code (offer a new authenticator)."""
+    return bool(request.session.get(RECOVERY))
+
+
+def stage(request) -> str:
+    """Return anonymous, second_factor, setup_required or authenticated for this session."""
+    user = request.user
+    if user.is_authenticated:
+        if user.account.require_two_factor and not enrollment.is_enabled(user):
+            return SETUP_REQUIRED
+        return AUTHENTICATED
+    for candidate in (SECOND_FACTOR, SETUP_REQUIRED):
+        if pending_user(request, candidate) is not None:
+            return candidate
+    return "anonymous"
+
+
+def setup_user(request) -> User | None:
+    """Return who may set up an authenticator now: the signed-in user or a forced-setup one."""
+    if request.user.is_authenticated:
+        return request.user
+    return pending_user(request, SETUP_REQUIRED)

@@ -1,0 +1,13 @@
+"""Settings for the test suite: the real ones, a private data dir, a cheaper Argon2."""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TWOSTEP_DATA_DIR", str(Path(__file__).resolve().parent.parent / ".test-data"))
+
+from config.settings import *  # noqa: E402,F403
+
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+PASSWORD_HASHERS = ["tests.hashers.FastArgon2PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+SILENCED_SYSTEM_CHECKS = ["auth.W004", "twostep.W001"]
