@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from django.utils import timezone
-
+from ..core import clock
 from ..models import SecurityEvent
 
 log = logging.getLogger("twostep.audit")
@@ -32,7 +31,7 @@ def record(type: str, *, user=None, actor=None, origin: Origin | None = None, ac
     origin = origin or Origin()
     event = SecurityEvent.objects.create(
         type=type,
-        at=timezone.now(),
+        at=clock.utcnow(),
         account=account or (user.account if user is not None else None),
         user=user,
         actor=actor,

@@ -7,10 +7,10 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from .. import crypto
 from ..core import backup_codes as codes_core
+from ..core import clock
 from ..models import BackupCode, User
 from . import audit, notifications
 from .audit import Origin, Type
@@ -56,7 +56,7 @@ def generate(user: User, password: str | None, origin: Origin, *, fresh: bool = 
     confirm_password(user, password, origin, fresh=fresh)
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
-        new = replace_codes(user, timezone.now())
+        new = replace_codes(user, clock.utcnow())
         audit.record(Type.BACKUP_CODES_GENERATED, user=user, actor=user, origin=origin)
         notifications.notify(user, "backup_codes_generated", ip=origin.ip)
     return new

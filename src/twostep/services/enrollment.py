@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import segno
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .. import crypto
@@ -101,7 +100,7 @@ def confirm_setup(user: User, code: str, origin: Origin, *, new_codes: bool = Fa
             )
         raise InvalidCode(_("That code is not right. Check the app shows the new entry and try again."),
                           status=400)
-    now = timezone.now()
+    now = clock.utcnow()
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
         replaced = TotpDevice.objects.filter(user=user, confirmed=True).delete()[0] > 0

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from django.utils import timezone
-
+from ..core import clock
 from . import audit, throttling
 from .audit import Origin, Type
 from .errors import WrongPassword
@@ -21,7 +20,7 @@ def confirm_password(user, password: str | None, origin: Origin, *, fresh: bool 
             return
         raise WrongPassword()
     keys = throttling.password_keys(user.login, origin.ip)
-    now = timezone.now()
+    now = clock.utcnow()
     throttling.check_password_attempt(keys, now)
     if not user.check_password(password):
         throttling.record_password_failure(keys, now)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from django.contrib.auth import authenticate
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .. import crypto
@@ -50,7 +49,7 @@ def check_password(login: str, password: str, origin: Origin) -> PasswordStep:
     A throttled attempt is refused before any password hash is computed. Failures count per
     (login, address) and per address, so a stranger elsewhere never locks the real user out.
     """
-    now = timezone.now()
+    now = clock.utcnow()
     keys = throttling.password_keys(login, origin.ip)
     try:
         throttling.check_password_attempt(keys, now)
@@ -76,7 +75,7 @@ def check_password(login: str, password: str, origin: Origin) -> PasswordStep:
 
 
 def _signed_in(user: User, origin: Origin, method: str) -> None:
-    now = timezone.now()
+    now = clock.utcnow()
     User.objects.filter(pk=user.pk).update(last_login=now)
     user.last_login = now
     audit.record(Type.SIGN_IN, user=user, actor=user, origin=origin, method=method)
@@ -115,7 +114,7 @@ def check_code(user_id: int, code: str, origin: Origin, *, method: str = "auto",
         user = User.objects.select_for_update().select_related("account").filter(pk=user_id).first()
         if user is None or not user.is_active or not TotpDevice.objects.filter(user=user, confirmed=True).exists():
             raise NoPendingSignIn()
-        now = timezone.now()
+        now = clock.utcnow()
         try:
             throttling.check_second_factor(user, now)
         except ServiceError as throttled:

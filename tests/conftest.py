@@ -1,0 +1,99 @@
+"""Fixtures shared by every test: people, authenticators, a movable clock."""
+
+from __future__ import annotations
+
+import os
+
+import pyotp
+import pytest
+from django.db import connection
+
+from twostep.core import clock as clock_module
+from twostep.services import accounts, enrollment
+from twostep.services.audit import Origin
+
+PASSWORD = "correct horse battery staple"
+ORIGIN = Origin(ip="192.0.2.10", user_agent="pytest")
+
+
+class Clock:
+    """A clock the test moves by hand; TOTP steps and throttle delays both read it."""
+
+    def __init__(self, start: float):
+        self.value = start
+
+    def __call__(self) -> float:
+        return self.value
+
+    def advance(self, seconds: float) -> None:
+        self.value += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    # Start in the middle of a 30 s step so ±1 step arithmetic is unambiguous.
+    fake = Clock((int(clock_module.now()) // 30) * 30 + 15.0)
+    monkeypatch.setattr(clock_module, "now", fake)
+    return fake
+
+
+@pytest.fixture
+def account(db):
+    return accounts.create_account("Acme", "admin", "admin@acme.example", PASSWORD)
+
+
+@pytest.fixture
+def admin(account):
+    return accounts.user_status("admin").user
+
+
+@pytest.fixture
+def make_user(account):
+    def make(login="member", *, account_name="Acme", is_admin=False, email=None):
+        return accounts.create_user(login, account_name, email or f"{login}@acme.example", PASSWORD,
+                                    is_admin=is_admin)
+    return make
+
+
+@pytest.fixture
+def member(make_user):
+    return make_user("member")
+
+
+class Enrolled:
+    """A user with a confirmed authenticator: its secret and the backup codes shown once."""
+
+    def __init__(self, user, secret, codes, clock):
+        self.user, self.secret, self.codes, self._clock = user, secret, codes, clock
+
+    def code(self, offset_steps: int = 0) -> str:
+        return pyotp.TOTP(self.secret).at(self._clock() + 30 * offset_steps)
+
+
+@pytest.fixture
+def enroll(clock):
+    def enroll_user(user):
+        setup = enrollment.start_setup(user, PASSWORD, ORIGIN)
+        first = pyotp.TOTP(setup.secret).at(clock())
+        confirmed = enrollment.confirm_setup(user, first, ORIGIN)
+        clock.advance(30)  # the first code is spent; later codes come from the next step
+        return Enrolled(user, setup.secret, confirmed.backup_codes.codes, clock)
+    return enroll_user
+
+
+@pytest.fixture
+def enrolled(member, enroll):
+    return enroll(member)
+
+
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def postgres_only(db):
+    """Skip on SQLite (which serialises writers and hides races); fail if PostgreSQL was required."""
+    if not is_postgres():
+        if os.environ.get("TWOSTEP_REQUIRE_POSTGRES"):
+            pytest.fail("this run must use PostgreSQL, but the database is " + connection.vendor)
+        pytest.skip("race test: runs on PostgreSQL (make test-postgres, and always in CI)")
