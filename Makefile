@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 PG_URL ?= postgres://postgres@127.0.0.1:5432/twostep
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# axe-core for the accessibility checks of the browser journeys (from the npm registry).
+AXE := .cache/npm/node_modules/axe-core/axe.min.js
 
 .PHONY: install messages serve test test-sqlite test-postgres test-browser lint bench clean
 
@@ -17,7 +19,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-install: $(VENV)/.installed messages
+install: $(VENV)/.installed messages $(AXE)
+
+$(AXE):
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm install --silent --no-audit --no-fund --prefix .cache/npm axe-core@4 >/dev/null; \
+	else echo "npm not found: browser accessibility checks will be left out"; fi
 
 messages: $(VENV)/.installed
 	$(BIN)/python -m twostep.messages
