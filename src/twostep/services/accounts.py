@@ -65,9 +65,13 @@ def create_account(name: str, admin_login: str, email: str, password: str) -> Ac
     if not name or len(name) > 150:
         raise InvalidInput(_("An account name is 1 to 150 characters."))
     with transaction.atomic():
+        taken = Conflict(_("An account named %(name)s exists already.") % {"name": name})
         if Account.objects.filter(name__iexact=name).exists():
-            raise Conflict(_("An account named %(name)s exists already.") % {"name": name})
-        account = Account.objects.create(name=name)
+            raise taken
+        try:  # a concurrent create of the same name passes the check above too
+            account = Account.objects.create(name=name)
+        except IntegrityError:
+            raise taken from None
         _make_user(admin_login, email, password, account, is_admin=True)
     return account
 
@@ -156,3 +160,13 @@ def security_events(user: User, *, before: int | None = None, limit: int = 50):
     page = list(rows.order_by("-pk")[: limit + 1])
     next_cursor = page[limit - 1].pk if len(page) > limit else None
     return page[:limit], next_cursor
+
+
+def set_language(user: User, language: str) -> None:
+    """Remember the language the user reads pages and e-mails in (one of settings.LANGUAGES)."""
+    from django.conf import settings
+
+    if language not in dict(settings.LANGUAGES):
+        raise InvalidInput(_("That language is not available."))
+    User.objects.filter(pk=user.pk).update(language=language)
+    user.language = language

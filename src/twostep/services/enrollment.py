@@ -59,6 +59,9 @@ def start_setup(user: User, password: str | None, origin: Origin, *, fresh: bool
     confirm_password(user, password, origin, fresh=fresh)
     secret = totp.new_secret()
     with transaction.atomic():
+        # Lock the user row: concurrent starts (a double click) queue instead of both inserting
+        # a pending device and one failing on one_pending_device.
+        User.objects.select_for_update().get(pk=user.pk)
         TotpDevice.objects.filter(user=user, confirmed=False).delete()
         TotpDevice.objects.create(user=user, encrypted_secret=crypto.encrypt_secret(secret))
     return _setup_for(user, secret)

@@ -1,0 +1,263 @@
+"""Races: a code is spent once however many requests carry it; sign-ins never meet a locked DB.
+
+The single-use races run on PostgreSQL only: SQLite serialises writers and would hide them
+(STYLE.md habit 4). The "database is locked" tests run on both.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import pyotp
+import pytest
+from django.db import connection, transaction
+
+from twostep.core import backup_codes as codes_core
+from twostep.core import clock as core_clock
+from twostep.core import totp
+from twostep.models import BackupCode, SecurityEvent, TotpDevice, User
+from twostep.services import backup_codes, enrollment, verification
+from twostep.services.audit import Origin
+from twostep.services.errors import InvalidCode, NoPendingSetup, Throttled
+
+from ..conftest import ORIGIN, PASSWORD
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def race(count: int, work) -> list:
+    """Run work(i) in `count` threads released together; return each result or exception."""
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+
+    def run(i):
+        try:
+            barrier.wait(timeout=30)
+            results[i] = work(i)
+        except BaseException as error:  # noqa: BLE001 — the test inspects every outcome
+            results[i] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a racing thread hung"
+    return results
+
+
+def outcomes(results) -> Counter:
+    return Counter("ok" if not isinstance(r, BaseException) else type(r).__name__ for r in results)
+
+
+def unexpected(results, *allowed) -> list:
+    return [r for r in results if isinstance(r, BaseException) and not isinstance(r, allowed)]
+
+
+# single use, on PostgreSQL -------------------------------------------------------------------
+
+def test_backup_code_raced_by_twenty_sign_ins_is_spent_once(postgres_only, enrolled):
+    """Keycloak #26106: one recovery code accepted by parallel requests (ASVS 15.4.2)."""
+    code = enrolled.codes[0]
+    results = race(20, lambda i: verification.check_code(enrolled.user.pk, code, ORIGIN))
+    assert unexpected(results, InvalidCode, Throttled) == []
+    assert outcomes(results)["ok"] == 1
+    assert BackupCode.objects.filter(user=enrolled.user, used_at__isnull=False).count() == 1
+    assert backup_codes.remaining(enrolled.user) == 9
+    assert SecurityEvent.objects.filter(user=enrolled.user, type="backup_code_used").count() == 1
+
+
+def test_backup_code_conditional_update_alone_lets_one_of_twenty_win(postgres_only, enrolled):
+    """The UPDATE … WHERE used_at IS NULL is single-use even without the caller's row lock."""
+    user = User.objects.get(pk=enrolled.user.pk)
+    code = enrolled.codes[3]
+
+    def spend(i):
+        with transaction.atomic():
+            return backup_codes.spend(user, code, core_clock.utcnow())
+
+    results = race(20, spend)
+    assert unexpected(results) == []
+    assert results.count(True) == 1 and results.count(False) == 19
+    assert BackupCode.objects.filter(user=enrolled.user, used_at__isnull=False).count() == 1
+
+
+def test_app_code_raced_by_twenty_sign_ins_is_accepted_once(postgres_only, enrolled, clock):
+    """RFC 6238 §5.2 under concurrency: the stored last step admits one winner."""
+    code = enrolled.code()
+    results = race(20, lambda i: verification.check_code(enrolled.user.pk, code, ORIGIN, method="totp"))
+    assert unexpected(results, InvalidCode, Throttled) == []
+    assert outcomes(results)["ok"] == 1
+    assert TotpDevice.objects.get(user=enrolled.user).last_step == totp.time_step(clock())
+    assert SecurityEvent.objects.filter(user=enrolled.user, type="sign_in").count() == 1
+
+
+def test_app_code_conditional_update_alone_lets_one_of_twenty_win(postgres_only, enrolled):
+    """The step check sits in the UPDATE itself, so it holds without the user-row lock too."""
+    user = User.objects.get(pk=enrolled.user.pk)
+    code = enrolled.code()
+
+    def spend(i):
+        with transaction.atomic():
+            return verification._spend_totp(user, code)
+
+    results = race(20, spend)
+    assert unexpected(results) == []
+    assert results.count(True) == 1
+
+
+@pytest.mark.parametrize("count", [2, 5])
+def test_simultaneous_wrong_codes_each_count_a_failure(postgres_only, enrolled, count):
+    """No lost update on the failure counter: concurrent guesses cannot slip past the throttle."""
+    window = {enrolled.code(o) for o in (-1, 0, 1)}
+    wrong = [c for c in (f"{n:06d}" for n in range(100)) if c not in window][:count]
+    results = race(count, lambda i: verification.check_code(enrolled.user.pk, wrong[i], ORIGIN))
+    assert outcomes(results) == Counter({"InvalidCode": count})
+    enrolled.user.refresh_from_db()
+    assert enrolled.user.second_factor_failures == count
+
+
+def test_wrong_app_and_backup_codes_at_once_share_the_counter(postgres_only, enrolled):
+    window = {enrolled.code(o) for o in (-1, 0, 1)}
+    app = next(c for c in (f"{n:06d}" for n in range(100)) if c not in window)
+    guesses = [app, codes_core.format_code(codes_core.make_code())]
+    results = race(2, lambda i: verification.check_code(enrolled.user.pk, guesses[i], ORIGIN))
+    assert outcomes(results) == Counter({"InvalidCode": 2})
+    enrolled.user.refresh_from_db()
+    assert enrolled.user.second_factor_failures == 2
+
+
+def test_pending_setup_raced_by_twenty_confirmations_is_confirmed_once(postgres_only, member, clock):
+    setup = enrollment.start_setup(member, PASSWORD, ORIGIN)
+    code = pyotp.TOTP(setup.secret).at(clock())
+    results = race(20, lambda i: enrollment.confirm_setup(member, code, ORIGIN))
+    assert unexpected(results, NoPendingSetup) == []
+    assert outcomes(results)["ok"] == 1
+    assert TotpDevice.objects.filter(user=member).count() == 1
+    assert TotpDevice.objects.filter(user=member, confirmed=True).count() == 1
+    assert BackupCode.objects.filter(user=member).count() == 10
+    assert SecurityEvent.objects.filter(user=member, type="two_factor_enabled").count() == 1
+    winner = next(r for r in results if not isinstance(r, BaseException))
+    assert len(winner.backup_codes.codes) == 10
+    verification.check_code(member.pk, winner.backup_codes.codes[0], ORIGIN)  # the kept set is that one
+
+
+def test_replacement_raced_by_twenty_confirmations_keeps_exactly_one_device(postgres_only, enrolled, clock):
+    setup = enrollment.start_setup(enrolled.user, PASSWORD, ORIGIN)
+    code = pyotp.TOTP(setup.secret).at(clock())
+    results = race(20, lambda i: enrollment.confirm_setup(enrolled.user, code, ORIGIN))
+    assert unexpected(results, NoPendingSetup) == []
+    assert outcomes(results)["ok"] == 1
+    assert TotpDevice.objects.filter(user=enrolled.user).count() == 1
+    assert SecurityEvent.objects.filter(user=enrolled.user, type="authenticator_replaced").count() == 1
+
+
+# no "database is locked", on SQLite and PostgreSQL ----------------------------------------------
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(db):
+    """DESIGN.md: WAL, immediate write transactions and a busy timeout on SQLite."""
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's journal mode")
+    with connection.cursor() as cursor:
+        assert cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert cursor.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
+    assert connection.settings_dict["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+    assert connection.settings_dict["TEST"]["NAME"] != ":memory:"
+
+
+def test_sixteen_users_sign_in_at_once_without_error(make_user, enroll, clock):
+    """SECURITY.md: HTTP 500 "database is locked" under 4 concurrent sign-ins elsewhere."""
+    people = [enroll(make_user(f"user{i:02d}")) for i in range(16)]
+
+    def sign_in(i):
+        person = people[i]
+        origin = Origin(ip=f"192.0.2.{100 + i}", user_agent=f"thread {i}")
+        step = verification.check_password(person.user.login.upper(), PASSWORD, origin)
+        assert step.stage == verification.SECOND_FACTOR
+        return verification.check_code(step.user.pk, person.code(), origin)
+
+    results = race(16, sign_in)
+    assert unexpected(results) == []
+    assert SecurityEvent.objects.filter(type="sign_in").count() == 16
+
+
+def test_one_user_spends_all_backup_codes_at_once_without_error(enrolled):
+    def sign_in(i):
+        step = verification.check_password("member", PASSWORD, ORIGIN)
+        return verification.check_code(step.user.pk, enrolled.codes[i], ORIGIN)
+
+    results = race(10, sign_in)
+    assert unexpected(results) == []
+    assert sorted(r.backup_codes_remaining for r in results) == list(range(10))
+    assert backup_codes.remaining(enrolled.user) == 0
+
+
+def test_setup_started_twice_at_once_leaves_one_pending_authenticator(postgres_only, member, clock):
+    """A double-clicked "set up" button: no error, one pending device, the last key shown wins."""
+    results = race(10, lambda i: enrollment.start_setup(member, PASSWORD, ORIGIN))
+    assert unexpected(results) == []
+    assert TotpDevice.objects.filter(user=member).count() == 1
+    pending = enrollment.pending_setup(member)
+    assert pending.secret in {r.secret for r in results}
+    enrollment.confirm_setup(member, pyotp.TOTP(pending.secret).at(clock()), ORIGIN)
+
+
+def test_simultaneous_wrong_passwords_each_count(postgres_only, member, clock):
+    """No lost update and no duplicate-key error when the first failures of a key race."""
+    from twostep.models import Throttle
+    from twostep.services import throttling
+    from twostep.services.errors import InvalidCredentials
+
+    results = race(8, lambda i: verification.check_password("member", f"wrong {i}", ORIGIN))
+    assert outcomes(results) == Counter({"InvalidCredentials": 8})
+    assert unexpected(results, InvalidCredentials) == []
+    counts = dict(Throttle.objects.values_list("key", "failures"))
+    assert counts == {key: 8 for key in throttling.password_keys("member", ORIGIN.ip)}
+
+
+def test_same_account_created_twice_at_once_is_a_conflict(postgres_only):
+    """Two `twostep account create` runs for one name: one account, the other a clean conflict."""
+    from twostep.models import Account
+    from twostep.services import accounts
+    from twostep.services.errors import Conflict
+
+    results = race(6, lambda i: accounts.create_account("Initech", f"boss{i}", f"boss{i}@initech.example",
+                                                        PASSWORD))
+    assert unexpected(results, Conflict) == []
+    assert outcomes(results)["ok"] == 1
+    assert Account.objects.filter(name="Initech").count() == 1
+    assert User.objects.filter(login__startswith="boss").count() == 1
+
+
+def test_same_login_created_twice_at_once_is_a_conflict(postgres_only, account):
+    from twostep.services import accounts
+    from twostep.services.errors import Conflict
+
+    results = race(6, lambda i: accounts.create_user("Newbie", "Acme", f"n{i}@acme.example", PASSWORD))
+    assert unexpected(results, Conflict) == []
+    assert outcomes(results)["ok"] == 1
+
+
+def test_mixed_right_and_wrong_sign_ins_at_once_meet_no_database_error(make_user, enroll, clock):
+    """Writers of every kind at once (throttle rows, failure counters, spent codes, events)."""
+    from twostep.services.errors import InvalidCredentials
+
+    people = [enroll(make_user(f"user{i:02d}")) for i in range(4)]
+
+    def sign_in(i):
+        person = people[i % 4]
+        origin = Origin(ip=f"192.0.2.{i}", user_agent="mixed")
+        if i % 4 == 0:
+            return verification.check_password(person.user.login, "not the password", origin)
+        step = verification.check_password(person.user.login, PASSWORD, origin)
+        if i % 4 == 1:
+            return verification.check_code(step.user.pk, "000000" if person.code() != "000000" else "111111",
+                                           origin, method="totp")
+        return verification.check_code(step.user.pk, person.codes[i // 4], origin)
+
+    results = race(16, sign_in)
+    assert unexpected(results, InvalidCredentials, InvalidCode) == []
+    assert outcomes(results) == Counter({"ok": 8, "InvalidCredentials": 4, "InvalidCode": 4})
