@@ -69,7 +69,10 @@ def normalize_code(text: str) -> str:
     """
     if not isinstance(text, str) or len(text) > 64:
         raise MalformedCode("not a backup code")
-    code = _SEPARATORS.sub("", text).lower()
+    code = _SEPARATORS.sub("", text)
+    if not code.isascii():  # .lower() would turn the Kelvin sign into "k"
+        raise MalformedCode("not a backup code")
+    code = code.lower()
     if len(code) != LENGTH or any(symbol not in _VALUE for symbol in code):
         raise MalformedCode("not a backup code")
     if not hmac.compare_digest(_check_symbol(code[:-1]), code[-1]):

@@ -23,7 +23,7 @@ def _subjects():
         "two_factor_disabled": _("Two-factor authentication was switched off"),
         "authenticator_replaced": _("A new authenticator was registered"),
         "backup_codes_generated": _("New backup codes were made"),
-        "backup_code_used": _("A backup code was used to sign in"),
+        "backup_code_used": _("A backup code was used"),
         "second_factor_failed": _("Someone entered your password but not the right code"),
         "second_factor_locked": _("Your second factor is locked"),
     }
@@ -35,7 +35,7 @@ def _body(kind: str, context: dict) -> str:
         "two_factor_disabled": _("Two-factor authentication was switched off for {login} by {actor}. Reason: {reason}"),
         "authenticator_replaced": _("A new authenticator app was registered for {login}. The old one no longer works."),
         "backup_codes_generated": _("New backup codes were made for {login}. The old codes no longer work."),
-        "backup_code_used": _("A backup code was used to sign in as {login}. Backup codes left: {remaining}."),
+        "backup_code_used": _("One of the backup codes of {login} was used. Backup codes left: {remaining}."),
         "second_factor_failed": _("Someone entered the right password for {login} but a wrong second-factor code. If it was not you, change your password."),
         "second_factor_locked": _("Too many wrong codes were entered for {login}; the second factor is locked. Ask your account admin to let you back in."),
     }[kind]

@@ -13,14 +13,11 @@ import math
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 
-from ..models import Throttle
 from .errors import Throttled
+from .throttle_store import store
 
 BASE_DELAY_SECONDS = 30
-# Failed passwords are forgotten after a quiet hour.
-PASSWORD_WINDOW = timedelta(hours=1)
 
 
 def delay_after(failures: int, free: int) -> int:
@@ -80,7 +77,7 @@ def password_keys(login: str, ip: str | None) -> tuple[str, str]:
     return f"pw:{address}:{login_hash}", f"ip:{address}"
 
 
-def _limits(key: str) -> int:
+def _free_attempts(key: str) -> int:
     if key.startswith("ip:"):
         return settings.TWOSTEP_ADDRESS_FREE_ATTEMPTS
     return settings.TWOSTEP_PASSWORD_FREE_ATTEMPTS
@@ -88,35 +85,18 @@ def _limits(key: str) -> int:
 
 def check_password_attempt(keys, now: datetime) -> None:
     """Raise Throttled if any key is blocked. Call before any password hash is computed."""
-    wait = 0
-    for row in Throttle.objects.filter(key__in=keys, blocked_until__gt=now):
-        wait = max(wait, _seconds_until(row.blocked_until, now))
+    wait = store().blocked_for(keys, now)
     if wait:
         raise Throttled(wait)
 
 
 def record_password_failure(keys, now: datetime) -> None:
-    """Count a failed password on each key; stale counters start again from zero."""
+    """Count a failed password on each key; counters are forgotten after a quiet hour."""
     for key in keys:
-        for attempt in range(2):
-            try:
-                with transaction.atomic():
-                    row, _ = Throttle.objects.select_for_update().get_or_create(
-                        key=key, defaults={"updated_at": now}
-                    )
-                    if row.updated_at < now - PASSWORD_WINDOW:
-                        row.failures = 0
-                    row.failures += 1
-                    wait = delay_after(row.failures, _limits(key))
-                    row.blocked_until = now + timedelta(seconds=wait) if wait else None
-                    row.updated_at = now
-                    row.save()
-                break
-            except IntegrityError:  # two first failures at once: the other row won; retry
-                if attempt:
-                    raise
+        free = _free_attempts(key)
+        store().add_failure(key, now, lambda failures, free=free: delay_after(failures, free))
 
 
 def reset_password(keys) -> None:
     """Forget failures for the (login, address) key after a right password."""
-    Throttle.objects.filter(key__in=[k for k in keys if k.startswith("pw:")]).delete()
+    store().clear([k for k in keys if k.startswith("pw:")])
