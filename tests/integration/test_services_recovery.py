@@ -260,7 +260,7 @@ def test_mail_that_cannot_be_sent_does_not_undo_the_switch_off(enrolled, admin, 
     def broken_send_mail(*args, **kwargs):
         raise ConnectionRefusedError("no mail server")
 
-    monkeypatch.setattr(notifications, "send_mail", broken_send_mail)
+    monkeypatch.setattr(notifications.EmailMultiAlternatives, "send", broken_send_mail)
     with django_capture_on_commit_callbacks(execute=True):
         recovery.admin_disable_two_factor(admin, enrolled.user.pk, "lost phone", PASSWORD, ORIGIN)
     assert_switched_off(enrolled.user)

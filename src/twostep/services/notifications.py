@@ -1,66 +1,114 @@
-"""E-mail the user about what happens to their account, in their language.
+"""E-mail the user about what happens to their account: in their language, as text and HTML.
 
-Mail goes out after the transaction commits; a mail that cannot be sent is logged and never
-undoes or blocks the security action that caused it (SECURITY.md, "Fail closed").
+Each kind has a subject below and two templates, twostep/email/<kind>.txt and <kind>.html.
+Mail goes out after the transaction commits, so an action that rolls back mails nobody; a mail
+that cannot be rendered or sent is logged and never undoes or blocks the security action that
+caused it (SECURITY.md, "Fail closed"). A mail tells what happened, when, from where and, for
+an admin's or the operator's action, who and why — never a code, a secret or a password
+(STYLE.md habit 6): callers pass facts only.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from datetime import UTC
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.template.loader import render_to_string
 from django.utils import timezone, translation
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
+
+from ..core import clock
 
 log = logging.getLogger("twostep.notifications")
 
-
-def _subjects():
-    return {
-        "two_factor_enabled": _("Two-factor authentication is now on"),
-        "two_factor_disabled": _("Two-factor authentication was switched off"),
-        "authenticator_replaced": _("A new authenticator was registered"),
-        "backup_codes_generated": _("New backup codes were made"),
-        "backup_code_used": _("A backup code was used"),
-        "second_factor_failed": _("Someone entered your password but not the right code"),
-        "second_factor_locked": _("Your second factor is locked"),
-    }
-
-
-def _body(kind: str, context: dict) -> str:
-    lines = {
-        "two_factor_enabled": _("Two-factor authentication was switched on for your sign-in {login}."),
-        "two_factor_disabled": _("Two-factor authentication was switched off for {login} by {actor}. Reason: {reason}"),
-        "authenticator_replaced": _("A new authenticator app was registered for {login}. The old one no longer works."),
-        "backup_codes_generated": _("New backup codes were made for {login}. The old codes no longer work."),
-        "backup_code_used": _("One of the backup codes of {login} was used. Backup codes left: {remaining}."),
-        "second_factor_failed": _("Someone entered the right password for {login} but a wrong second-factor code. If it was not you, change your password."),
-        "second_factor_locked": _("Too many wrong codes were entered for {login}; the second factor is locked. Ask your account admin to let you back in."),
-    }[kind]
-    text = lines.format(**context)
-    when = timezone.localtime().strftime("%Y-%m-%d %H:%M %Z")
-    footer = _("Time: {when}. From: {ip}.").format(when=when, ip=context.get("ip") or "-")
-    warning = _("If this was not you, contact your account admin at once.")
-    return f"{text}\n\n{footer}\n{warning}\n\n— {settings.TWOSTEP_ISSUER}\n"
+SUBJECTS = {
+    "two_factor_enabled": _("Two-factor authentication is now on"),
+    "two_factor_disabled": _("Two-factor authentication was switched off"),
+    "authenticator_replaced": _("A new authenticator was registered"),
+    "backup_codes_generated": _("New backup codes were made"),
+    "backup_code_used": _("A backup code was used"),
+    "second_factor_failed": _("Someone entered your password but not the right code"),
+    "second_factor_locked": _("Your second factor is locked"),
+}
+SIGN_IN_BACKUP_CODE_SUBJECT = _("A backup code was used to sign in")
+# Who switched 2FA off: the user themselves, their account admin, or the server operator.
+ACTORS = ("user", "admin", "operator")
 
 
 def notify(user, kind: str, **context) -> None:
-    """Queue an e-mail of `kind` to `user` for when the current transaction commits."""
+    """Queue an e-mail of `kind` to `user` for when the current transaction commits.
+
+    `context` holds facts for the templates: `ip` (the client address), `by` ("user", "admin"
+    or "operator") with `actor` and `reason`, `remaining` and `purpose` for a used backup code.
+    """
+    if kind not in SUBJECTS:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    if context.setdefault("by", "user") not in ACTORS:
+        raise ValueError(f"unknown actor kind {context['by']!r}")
     if not user.email:
         return
-    context.setdefault("login", user.login)
     context.setdefault("actor", user.login)
-    context.setdefault("reason", "-")
+    # Taken now, not when the mail leaves: the time of the event, from the one clock seam.
+    context.update(login=user.login, when=clock.utcnow(),
+                   setup_required=user.account.require_two_factor)
+    recipient, language, user_id = user.email, _language(user), user.pk
 
     def send():
         try:
-            with translation.override(user.language or settings.LANGUAGE_CODE):
-                subject = f"[{settings.TWOSTEP_ISSUER}] {_subjects()[kind]}"
-                body = _body(kind, context)
-            send_mail(subject, body, None, [user.email])
+            message = _message(kind, context, recipient, language)
+            message.send()
         except Exception:  # noqa: BLE001 — a mail never breaks the action that caused it
-            log.exception("could not send %s mail to user %s", kind, user.pk)
+            log.exception("could not send %s mail to user %s", kind, user_id)
+        else:
+            log.info("sent %s mail to user %s", kind, user_id)
 
     transaction.on_commit(send)
+
+
+def _language(user) -> str:
+    """Return the user's language if the site offers it, else the site's default."""
+    try:
+        return translation.get_supported_language_variant(user.language or settings.LANGUAGE_CODE)
+    except LookupError:
+        return settings.LANGUAGE_CODE
+
+
+def _message(kind: str, context: dict, recipient: str, language: str) -> EmailMultiAlternatives:
+    # Times read in UTC whatever the server's zone; dates and words follow the user's language.
+    with translation.override(language), timezone.override(UTC):
+        subject = _subject(kind, context)
+        context = {**context, "kind": kind, "subject": subject, "issuer": settings.TWOSTEP_ISSUER,
+                   **_backup_code_facts(context)}
+        text = _tidy(render_to_string(f"twostep/email/{kind}.txt", context))
+        html = render_to_string(f"twostep/email/{kind}.html", context)
+    message = EmailMultiAlternatives(
+        f"[{settings.TWOSTEP_ISSUER}] {subject}", text, to=[recipient],
+        # RFC 3834: keeps out-of-office replies and auto-forwarders from answering.
+        headers={"Auto-Submitted": "auto-generated"},
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+def _subject(kind: str, context: dict) -> str:
+    if kind == "backup_code_used" and context.get("purpose", "sign_in") == "sign_in":
+        return str(SIGN_IN_BACKUP_CODE_SUBJECT)
+    return str(SUBJECTS[kind])
+
+
+def _backup_code_facts(context: dict) -> dict:
+    if "remaining" not in context:
+        return {}
+    from .backup_codes import is_low  # backup_codes imports this module
+
+    return {"low": is_low(context["remaining"]), "purpose": context.get("purpose", "sign_in")}
+
+
+def _tidy(text: str) -> str:
+    """Drop the blank lines and trailing spaces that template tags leave in a text mail."""
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)) + "\n"

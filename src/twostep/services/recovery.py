@@ -56,7 +56,8 @@ def admin_disable_two_factor(admin: User, user_id, reason: str, password: str | 
             raise TwoFactorDisabled(_("This user has no two-factor authentication to switch off."))
         remove_second_factor(user)
         audit.record(Type.ADMIN_DISABLED_TWO_FACTOR, user=user, actor=admin, origin=origin, reason=reason)
-        notifications.notify(user, "two_factor_disabled", actor=admin.login, reason=reason, ip=origin.ip)
+        notifications.notify(user, "two_factor_disabled", by="admin", actor=admin.login, reason=reason,
+                             ip=origin.ip)
     return user
 
 
@@ -72,5 +73,6 @@ def operator_disable_two_factor(login: str, reason: str) -> User:
             raise TwoFactorDisabled(_("This user has no two-factor authentication to switch off."))
         remove_second_factor(user)
         audit.record(Type.OPERATOR_DISABLED_TWO_FACTOR, user=user, origin=origin, reason=reason)
-        notifications.notify(user, "two_factor_disabled", actor=_("the server operator"), reason=reason)
+        notifications.notify(user, "two_factor_disabled", by="operator", actor=_("the server operator"),
+                             reason=reason)
     return user

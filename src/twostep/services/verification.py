@@ -140,7 +140,8 @@ def check_code(user_id: int, code: str, origin: Origin, *, method: str = "auto",
                         remaining = backup_codes.remaining(user)
                         audit.record(Type.BACKUP_CODE_USED, user=user, actor=user, origin=origin,
                                      remaining=remaining, purpose=purpose)
-                        notifications.notify(user, "backup_code_used", remaining=remaining, ip=origin.ip)
+                        notifications.notify(user, "backup_code_used", remaining=remaining, purpose=purpose,
+                                             ip=origin.ip)
                     else:
                         remaining = backup_codes.remaining(user)
                     if purpose == "sign_in":
