@@ -1,2 +1,19 @@
+"""What every page template can use: the service's name, the languages, the visitor's state."""
+
+from django.conf import settings
+
+from .. import signin_state
+
+
 def site(request):
-    return {}
+    def in_sign_in():
+        # Signed in, or half-way through: either way the header offers "Sign out".
+        return signin_state.stage(request) != "anonymous"
+
+    user = getattr(request, "user", None)
+    return {
+        "service_name": settings.TWOSTEP_ISSUER,
+        "language_choices": settings.LANGUAGES,
+        "show_sign_out": in_sign_in,
+        "is_account_admin": bool(user is not None and user.is_authenticated and user.is_account_admin),
+    }

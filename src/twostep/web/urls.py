@@ -1,18 +1,30 @@
-from django.http import JsonResponse
+"""The pages' addresses, all in the `web` namespace."""
+
 from django.urls import path
+
+from .views import account_admin, misc, security, setup, signin
 
 app_name = "web"
 
-
-def healthz(request):
-    return JsonResponse({"status": "ok"})
-
-
-def login(request):  # replaced by the real page
-    return JsonResponse({})
-
-
 urlpatterns = [
-    path("healthz", healthz, name="healthz"),
-    path("login", login, name="login"),
+    path("", security.home, name="home"),
+    path("healthz", misc.healthz, name="healthz"),
+    path("language", misc.set_language, name="language"),
+    # Sign-in
+    path("login", signin.login, name="login"),
+    path("login/code", signin.app_code, name="login_code"),
+    path("login/backup-code", signin.backup_code, name="login_backup_code"),
+    path("logout", signin.logout, name="logout"),
+    # Account security
+    path("security", security.overview, name="security"),
+    path("security/setup", setup.setup, name="setup"),
+    path("security/setup/confirm", setup.confirm, name="setup_confirm"),
+    path("security/backup-codes", security.generate_codes, name="backup_codes"),
+    path("security/disable", security.disable, name="disable"),
+    path("security/recover", security.recover, name="recover"),
+    # Account admin
+    path("account/users", account_admin.users, name="users"),
+    path("account/policy", account_admin.policy, name="policy"),
+    path("account/users/<int:user_id>/disable-2fa", account_admin.disable_two_factor,
+         name="admin_disable_two_factor"),
 ]

@@ -1,5 +1,8 @@
-from django.http import HttpResponseForbidden
+"""Friendly error pages. 403, 404 and 500 use Django's handlers with our templates."""
+
+from django.shortcuts import render
 
 
 def csrf_failure(request, reason=""):
-    return HttpResponseForbidden("CSRF check failed. Reload the page and try again.")
+    """Explain a failed CSRF check in words a person can act on (settings.CSRF_FAILURE_VIEW)."""
+    return render(request, "twostep/errors/csrf.html", status=403)

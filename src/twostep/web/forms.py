@@ -1,0 +1,103 @@
+"""Forms for the pages: they check the shape of what was typed; the services decide the rest.
+
+Every text field is a Django CharField, so a NUL character or an over-long value is a field
+error, never a database error. Django links each field's error list to the input through
+`aria-describedby`.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+PASSWORD_MAX = 1024  # longer is not a password someone typed; it only costs hashing time
+
+
+def _password_field(label=None, *, autocomplete="current-password", required=True):
+    return forms.CharField(
+        label=label or _("Password"), max_length=PASSWORD_MAX, strip=False, required=required,
+        widget=forms.PasswordInput(attrs={"autocomplete": autocomplete}),
+    )
+
+
+class LoginForm(forms.Form):
+    login = forms.CharField(
+        label=_("Login"), max_length=150,
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none",
+                                      "spellcheck": "false", "autofocus": True}),
+    )
+    password = _password_field()
+
+
+class AppCodeForm(forms.Form):
+    """A six-digit code from the authenticator app (spaces allowed, as apps show them)."""
+
+    code = forms.CharField(
+        label=_("Code from your app"), max_length=64,
+        help_text=_("Open your authenticator app and enter the 6-digit code it shows for this service."),
+        widget=forms.TextInput(attrs={
+            "inputmode": "numeric", "autocomplete": "one-time-code", "pattern": "[0-9 ]*",
+            "autocapitalize": "none", "spellcheck": "false", "class": "code-input",
+        }),
+    )
+
+    def __init__(self, *args, autofocus=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Up to "123 456" with a stray space; the server takes up to 64 and says what is wrong.
+        self.fields["code"].widget.attrs["maxlength"] = "9"
+        if autofocus:
+            self.fields["code"].widget.attrs["autofocus"] = True
+
+
+class BackupCodeForm(forms.Form):
+    code = forms.CharField(
+        label=_("Backup code"), max_length=64,
+        help_text=_("One of the codes you saved when you switched on two-factor authentication, "
+                    "for example abcd-efgh-jkmn-pqrs. Each code works once."),
+        widget=forms.TextInput(attrs={
+            "autocomplete": "off", "autocapitalize": "none", "spellcheck": "false",
+            "autofocus": True, "class": "code-input",
+        }),
+    )
+
+
+class PasswordForm(forms.Form):
+    """Re-authentication before a change; the password may be left out right after sign-in."""
+
+    password = _password_field(_("Your password"), required=False)
+
+    def __init__(self, *args, require_password=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.require_password = require_password
+        self.fields["password"].required = require_password
+
+
+class DisableForm(forms.Form):
+    password = _password_field(_("Your password"))
+    code = forms.CharField(
+        label=_("A current code from your app, or a backup code"), max_length=64,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "none",
+                                      "spellcheck": "false", "class": "code-input"}),
+    )
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(label=_("Search by login or e-mail"), max_length=150, required=False,
+                        widget=forms.TextInput(attrs={"type": "search"}))
+    after = forms.CharField(max_length=150, required=False, widget=forms.HiddenInput)
+
+
+class PolicyForm(forms.Form):
+    require_two_factor = forms.BooleanField(
+        label=_("Require two-factor authentication for everyone in this account"), required=False,
+        help_text=_("People without an authenticator will have to set one up the next time they sign in."),
+    )
+
+
+class AdminDisableForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason"), max_length=500,
+        help_text=_("For example: lost phone, confirmed by a video call. The user sees it in the e-mail."),
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    password = _password_field(_("Your own password"))

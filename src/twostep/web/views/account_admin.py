@@ -1,0 +1,108 @@
+"""The account admin's pages: the users of the account, its 2FA policy, switching 2FA off."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from ...http import origin
+from ...services import accounts, enrollment, recovery
+from ...services.errors import (
+    InvalidInput,
+    NotAccountAdmin,
+    NotFound,
+    ServiceError,
+    Throttled,
+    WrongPassword,
+)
+from ..forms import AdminDisableForm, PolicyForm, SearchForm
+from .common import render_throttled, signed_in_required
+
+DISABLE_TEMPLATE = "twostep/account/disable_two_factor.html"
+
+
+@require_safe
+@signed_in_required
+def users(request):
+    search = SearchForm(request.GET)
+    wanted = search.cleaned_data if search.is_valid() else {"q": "", "after": ""}
+    try:
+        rows, next_cursor = accounts.list_users(request.user, query=wanted["q"],
+                                                after=wanted["after"] or None)
+    except NotAccountAdmin as error:
+        raise PermissionDenied(error.message) from None
+    return render(request, "twostep/account/users.html", {
+        "search": SearchForm(initial={"q": wanted["q"]}),
+        "query": wanted["q"],
+        "rows": rows,
+        "next_cursor": next_cursor,
+        "paged": bool(wanted["after"]),
+        "policy_form": PolicyForm(initial={"require_two_factor": request.user.account.require_two_factor}),
+        "account_name": request.user.account.name,
+    })
+
+
+@require_POST
+@signed_in_required
+def policy(request):
+    form = PolicyForm(request.POST)
+    require = form.is_valid() and form.cleaned_data["require_two_factor"]
+    try:
+        accounts.set_require_two_factor(request.user, require, origin(request))
+    except NotAccountAdmin as error:
+        raise PermissionDenied(error.message) from None
+    if require:
+        messages.success(request, _("Everyone in this account now needs two-factor authentication."))
+    else:
+        messages.success(request, _("Two-factor authentication is now optional in this account."))
+    return redirect("web:users")
+
+
+def _target(request, user_id):
+    try:
+        return recovery.account_user(request.user, user_id)
+    except NotAccountAdmin as error:
+        raise PermissionDenied(error.message) from None
+    except NotFound:
+        # Another account's user looks exactly like no user at all (ASVS 8.2.2).
+        raise Http404() from None
+
+
+@sensitive_post_parameters("password")
+@require_http_methods(["GET", "HEAD", "POST"])
+@signed_in_required
+def disable_two_factor(request, user_id: int):
+    target = _target(request, user_id)
+    context = {"target": target, "target_has_2fa": enrollment.is_enabled(target),
+               "is_self": target.pk == request.user.pk}
+    if request.method != "POST":
+        return render(request, DISABLE_TEMPLATE, {**context, "form": AdminDisableForm()})
+    form = context["form"] = AdminDisableForm(request.POST)
+    if not form.is_valid():
+        return render(request, DISABLE_TEMPLATE, context, status=400)
+    try:
+        recovery.admin_disable_two_factor(request.user, user_id, form.cleaned_data["reason"],
+                                          form.cleaned_data["password"], origin(request))
+    except NotAccountAdmin as error:
+        raise PermissionDenied(error.message) from None
+    except NotFound:
+        raise Http404() from None
+    except Throttled as error:
+        return render_throttled(request, DISABLE_TEMPLATE, context, error)
+    except InvalidInput as error:
+        form.add_error("reason", error.message)
+        return render(request, DISABLE_TEMPLATE, context, status=error.status)
+    except WrongPassword as error:
+        form.add_error("password", error.message)
+        return render(request, DISABLE_TEMPLATE, context, status=error.status)
+    except ServiceError as error:
+        context["page_error"] = error.message
+        return render(request, DISABLE_TEMPLATE, context, status=error.status)
+    messages.success(request, _("Two-factor authentication is off for %(login)s. They have been told by e-mail.")
+                     % {"login": target.login})
+    return redirect("web:users")

@@ -1,0 +1,81 @@
+"""What every page view shares: where to go next, who may see a page, how to show a wait."""
+
+from __future__ import annotations
+
+import math
+from functools import wraps
+
+from django.conf import settings
+from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import render, resolve_url
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from ...services.errors import Throttled
+
+
+def next_param(request) -> str:
+    """Return the requested `next` address if it is safe to go to, else ""."""
+    target = request.POST.get(REDIRECT_FIELD_NAME) or request.GET.get(REDIRECT_FIELD_NAME) or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return ""
+
+
+def next_url(request, default: str = "web:security") -> str:
+    return next_param(request) or resolve_url(default)
+
+
+def with_next(url_name: str, target: str) -> str:
+    url = reverse(url_name)
+    return f"{url}?{urlencode({REDIRECT_FIELD_NAME: target})}" if target else url
+
+
+def set_language_cookie(response, language: str) -> None:
+    """Make the browser remember the pages' language (Django's language cookie)."""
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME, language, max_age=settings.LANGUAGE_COOKIE_AGE,
+        path=settings.LANGUAGE_COOKIE_PATH, samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+        secure=settings.SESSION_COOKIE_SECURE, httponly=True,
+    )
+
+
+def signed_in_required(view):
+    """Let only a fully signed-in user in; anyone else goes to the sign-in page and back."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), reverse(settings.LOGIN_URL))
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def wait_text(seconds: int) -> str:
+    """Say how long to wait, in minutes once it is a minute or more."""
+    if seconds < 60:
+        return ngettext("%(count)d second", "%(count)d seconds", seconds) % {"count": seconds}
+    minutes = math.ceil(seconds / 60)
+    return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
+
+
+def throttled_message(error: Throttled) -> str:
+    if error.locked:
+        return str(error.message)
+    return _("%(message)s You can try again in %(wait)s.") % {
+        "message": error.message, "wait": wait_text(error.retry_after),
+    }
+
+
+def render_throttled(request, template: str, context: dict, error: Throttled):
+    """Render a page refusing the attempt: HTTP 429 with Retry-After."""
+    context = {**context, "page_error": throttled_message(error)}
+    response = render(request, template, context, status=429)
+    response["Retry-After"] = str(error.retry_after)
+    return response

@@ -1,0 +1,136 @@
+"""The Account security page and the changes made from it: new codes, switching 2FA off."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST, require_safe
+
+from ... import signin_state
+from ...core.backup_codes import COUNT
+from ...http import origin
+from ...services import accounts, backup_codes, enrollment
+from ...services.errors import InvalidCode, ServiceError, Throttled, TwoFactorRequired, WrongPassword
+from ..forms import DisableForm, PasswordForm
+from .codes import render_codes
+from .common import signed_in_required, throttled_message
+
+TEMPLATE = "twostep/security/overview.html"
+RECENT_EVENTS = 10
+
+
+def _password_forms(request):
+    """The password-confirmed forms, unbound; the password is skipped right after sign-in."""
+    need = not signin_state.password_is_fresh(request)
+    return {
+        "enable_form": PasswordForm(auto_id="enable_%s", require_password=need),
+        "replace_form": PasswordForm(auto_id="replace_%s", require_password=need),
+        "generate_form": PasswordForm(auto_id="generate_%s", require_password=need),
+        "disable_form": DisableForm(auto_id="disable_%s"),
+    }
+
+
+def _render_overview(request, *, forms=None, page_error=None, status=200, retry_after=None):
+    user = request.user
+    enabled = enrollment.is_enabled(user)
+    left = backup_codes.remaining(user) if enabled else 0
+    events, _more = accounts.security_events(user, limit=RECENT_EVENTS)
+    context = {
+        "two_factor_on": enabled,
+        "required": enrollment.is_required(user),
+        "required_message": TwoFactorRequired.default_message,
+        "codes_left": left,
+        "codes_total": COUNT,
+        "codes_low": enabled and backup_codes.is_low(left),
+        "codes_made_at": user.backup_codes_generated_at,
+        "events": events,
+        "page_error": page_error,
+        **_password_forms(request),
+        **(forms or {}),
+    }
+    response = render(request, TEMPLATE, context, status=status)
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+@require_safe
+def home(request):
+    return redirect("web:security")
+
+
+@require_safe
+@signed_in_required
+def overview(request):
+    return _render_overview(request)
+
+
+@sensitive_post_parameters("password")
+@require_POST
+@signed_in_required
+def generate_codes(request):
+    fresh = signin_state.password_is_fresh(request)
+    form = PasswordForm(request.POST, auto_id="generate_%s", require_password=not fresh)
+    forms = {"generate_form": form}
+    if not form.is_valid():
+        return _render_overview(request, forms=forms, status=400)
+    try:
+        new = backup_codes.generate(request.user, form.cleaned_data["password"] or None,
+                                    origin(request), fresh=fresh)
+    except Throttled as error:
+        return _render_overview(request, forms=forms, page_error=throttled_message(error),
+                                status=429, retry_after=error.retry_after)
+    except WrongPassword as error:
+        form.fields["password"].required = True
+        form.add_error("password", error.message)
+        return _render_overview(request, forms=forms, status=error.status)
+    except ServiceError as error:
+        return _render_overview(request, page_error=error.message, status=error.status)
+    return render_codes(request, request.user, new, first_time=False)
+
+
+@sensitive_post_parameters("password", "code")
+@require_POST
+@signed_in_required
+def disable(request):
+    form = DisableForm(request.POST, auto_id="disable_%s")
+    forms = {"disable_form": form}
+    if not form.is_valid():
+        return _render_overview(request, forms=forms, status=400)
+    try:
+        enrollment.disable(request.user, form.cleaned_data["password"], form.cleaned_data["code"],
+                           origin(request))
+    except Throttled as error:
+        return _render_overview(request, forms=forms, page_error=throttled_message(error),
+                                status=429, retry_after=error.retry_after)
+    except WrongPassword as error:
+        form.add_error("password", error.message)
+        return _render_overview(request, forms=forms, status=error.status)
+    except InvalidCode as error:
+        form.add_error("code", error.message)
+        return _render_overview(request, forms=forms, status=error.status)
+    except ServiceError as error:
+        return _render_overview(request, page_error=error.message, status=error.status)
+    # Switching off ended the user's other sessions; this one stays signed in.
+    signin_state.keep_session(request, request.user)
+    messages.success(request, _("Two-factor authentication is off. Your backup codes no longer work."))
+    return redirect("web:security")
+
+
+@require_safe
+@signed_in_required
+def recover(request):
+    """After a backup-code sign-in: say how many codes are left and offer a new authenticator."""
+    if not signin_state.after_recovery(request):
+        return redirect("web:security")
+    left = backup_codes.remaining(request.user)
+    return render(request, "twostep/security/recover.html", {
+        "codes_left": left,
+        "codes_low": backup_codes.is_low(left),
+        "codes_low_limit": settings.TWOSTEP_BACKUP_CODES_LOW,
+        "form": PasswordForm(auto_id="recover_%s",
+                             require_password=not signin_state.password_is_fresh(request)),
+    })

@@ -1,0 +1,131 @@
+"""Setting up an authenticator app: start (password), scan, confirm with the first code.
+
+The same pages serve switching 2FA on, replacing the authenticator, the lost-phone path after a
+backup-code sign-in, and the setup an account's policy forces on a half-signed-in user.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods, require_POST
+
+from ... import signin_state
+from ...http import origin
+from ...services import enrollment
+from ...services.errors import NoPendingSetup, ServiceError, Throttled, WrongPassword
+from ..forms import AppCodeForm, PasswordForm
+from .codes import render_codes
+from .common import render_throttled, with_next
+
+START_TEMPLATE = "twostep/security/setup_start.html"
+SCAN_TEMPLATE = "twostep/security/setup.html"
+
+
+def _who(request):
+    """Return (user, forced): who may set up now, and whether they are only half signed in."""
+    user = signin_state.setup_user(request)
+    return user, user is not None and not request.user.is_authenticated
+
+
+def _expired(request):
+    messages.info(request, _("Your sign-in expired. Please sign in again to set up your authenticator."))
+    return redirect(with_next("web:login", reverse("web:setup")))
+
+
+def _base_context(request, user, forced):
+    enabled = enrollment.is_enabled(user)
+    return {
+        "forced": forced,  # half-signed-in: the password step sent this user here
+        "policy_requires": enrollment.is_required(user) and not enabled,
+        "two_factor_on": enabled,
+        "setup_login": user.login,
+        "lost_phone": signin_state.after_recovery(request),
+    }
+
+
+def _render_scan(request, user, forced, pending, form, status=200):
+    context = {
+        **_base_context(request, user, forced),
+        "setup": pending,
+        "qr_svg": mark_safe(pending.qr_svg),  # noqa: S308 — segno's SVG of our own otpauth URI
+        "form": form,
+    }
+    return render(request, SCAN_TEMPLATE, context, status=status)
+
+
+@sensitive_post_parameters("password")
+@require_http_methods(["GET", "HEAD", "POST"])
+@never_cache
+def setup(request):
+    user, forced = _who(request)
+    if user is None:
+        return _expired(request)
+    fresh = signin_state.password_is_fresh(request)
+    context = _base_context(request, user, forced)
+    if request.method != "POST":
+        pending = enrollment.pending_setup(user)
+        if pending is not None:
+            return _render_scan(request, user, forced, pending, AppCodeForm(auto_id="setup_%s"))
+        context["form"] = PasswordForm(auto_id="start_%s", require_password=not fresh)
+        return render(request, START_TEMPLATE, context)
+    form = context["form"] = PasswordForm(request.POST, auto_id="start_%s", require_password=not fresh)
+    if not form.is_valid():
+        return render(request, START_TEMPLATE, context, status=400)
+    try:
+        enrollment.start_setup(user, form.cleaned_data["password"] or None, origin(request), fresh=fresh)
+    except Throttled as error:
+        return render_throttled(request, START_TEMPLATE, context, error)
+    except WrongPassword as error:
+        form.fields["password"].required = True
+        form.add_error("password", error.message)
+        return render(request, START_TEMPLATE, context, status=error.status)
+    except ServiceError as error:
+        context["page_error"] = error.message
+        return render(request, START_TEMPLATE, context, status=error.status)
+    # Post/redirect/get: a reload shows the same pending key instead of making another.
+    return redirect("web:setup")
+
+
+@sensitive_post_parameters("code")
+@require_POST
+@never_cache
+def confirm(request):
+    user, forced = _who(request)
+    if user is None:
+        return _expired(request)
+    form = AppCodeForm(request.POST, auto_id="setup_%s")
+    status = 400
+    if form.is_valid():
+        lost_phone = signin_state.after_recovery(request)
+        try:
+            done = enrollment.confirm_setup(user, form.cleaned_data["code"], origin(request),
+                                            new_codes=lost_phone)
+        except NoPendingSetup as error:
+            messages.error(request, error.message)
+            return redirect("web:setup")
+        except ServiceError as error:
+            form.add_error("code", error.message)
+            status = error.status
+        else:
+            if forced:
+                signin_state.finish(request, user)
+            else:
+                # Confirming ended the user's other sessions; this one stays signed in.
+                signin_state.keep_session(request, user)
+            if lost_phone:
+                request.session.pop(signin_state.RECOVERY, None)  # the new phone is in place
+            if done.backup_codes is not None:
+                return render_codes(request, request.user, done.backup_codes, first_time=not done.replaced)
+            messages.success(request, _("Your new authenticator app is registered. The old one no longer works."))
+            return redirect("web:security")
+    pending = enrollment.pending_setup(user)
+    if pending is None:
+        messages.error(request, NoPendingSetup.default_message)
+        return redirect("web:setup")
+    return _render_scan(request, user, forced, pending, form, status=status)

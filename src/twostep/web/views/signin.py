@@ -1,0 +1,116 @@
+"""The sign-in pages: the password, then a code from the app or a backup code."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout as django_logout
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods, require_POST
+
+from ... import signin_state
+from ...http import origin
+from ...services import verification
+from ...services.errors import NoPendingSignIn, ServiceError, Throttled
+from ...services.verification import AUTHENTICATED, SECOND_FACTOR
+from ..forms import AppCodeForm, BackupCodeForm, LoginForm
+from .common import next_param, next_url, render_throttled, set_language_cookie, with_next
+
+
+def _signed_in(request, user, target: str):
+    """Go on after a full sign-in, in the language the user chose before (on any device)."""
+    response = redirect(target)
+    if user.language in dict(settings.LANGUAGES):
+        set_language_cookie(response, user.language)
+    return response
+
+
+def _expired(request):
+    messages.info(request, NoPendingSignIn.default_message)
+    return redirect(with_next("web:login", next_param(request)))
+
+
+@sensitive_post_parameters("password")
+@require_http_methods(["GET", "HEAD", "POST"])
+@never_cache
+def login(request):
+    target = next_param(request)
+    context = {"next": target}
+    if request.method != "POST":
+        if signin_state.stage(request) == AUTHENTICATED:
+            return redirect(next_url(request))
+        return render(request, "twostep/signin/login.html", {**context, "form": LoginForm()})
+    form = LoginForm(request.POST)
+    context["form"] = form
+    if not form.is_valid():
+        return render(request, "twostep/signin/login.html", context, status=400)
+    try:
+        step = verification.check_password(
+            form.cleaned_data["login"], form.cleaned_data["password"], origin(request)
+        )
+    except Throttled as error:
+        return render_throttled(request, "twostep/signin/login.html", context, error)
+    except ServiceError as error:
+        context["page_error"] = error.message
+        return render(request, "twostep/signin/login.html", context, status=error.status)
+    if step.stage == AUTHENTICATED:
+        signin_state.finish(request, step.user)
+        return _signed_in(request, step.user, next_url(request))
+    signin_state.begin(request, step.user, step.stage)
+    if step.stage == SECOND_FACTOR:
+        return redirect(with_next("web:login_code", target))
+    return redirect("web:setup")
+
+
+def _second_step(request, method: str, form_class, template: str):
+    user = signin_state.pending_user(request, SECOND_FACTOR)
+    if user is None:
+        return _expired(request)
+    context = {"next": next_param(request), "pending_login": user.login}
+    if request.method != "POST":
+        return render(request, template, {**context, "form": form_class()})
+    form = context["form"] = form_class(request.POST)
+    if not form.is_valid():
+        return render(request, template, context, status=400)
+    try:
+        accepted = verification.check_code(user.pk, form.cleaned_data["code"], origin(request), method=method)
+    except Throttled as error:
+        return render_throttled(request, template, context, error)
+    except NoPendingSignIn:
+        return _expired(request)
+    except ServiceError as error:
+        form.add_error("code", error.message)
+        return render(request, template, context, status=error.status)
+    recovery = accepted.method == "backup_code"
+    signin_state.finish(request, user, recovery=recovery)
+    if recovery:
+        # The lost-phone path: say how many codes are left and offer a new authenticator.
+        return _signed_in(request, user, "web:recover")
+    return _signed_in(request, user, next_url(request))
+
+
+@sensitive_post_parameters("code")
+@require_http_methods(["GET", "HEAD", "POST"])
+@never_cache
+def app_code(request):
+    return _second_step(request, "totp", AppCodeForm, "twostep/signin/code.html")
+
+
+@sensitive_post_parameters("code")
+@require_http_methods(["GET", "HEAD", "POST"])
+@never_cache
+def backup_code(request):
+    return _second_step(request, "backup_code", BackupCodeForm, "twostep/signin/backup_code.html")
+
+
+@require_POST
+def logout(request):
+    """Sign out (or abandon a half-done sign-in): the session is emptied and its key changes."""
+    was_signed_in = request.user.is_authenticated
+    django_logout(request)
+    if was_signed_in:
+        messages.success(request, _("You have signed out."))
+    return redirect("web:login")

@@ -1,0 +1,139 @@
+"""The account admin's pages: the user list, the 2FA policy, switching 2FA off for a user."""
+
+from __future__ import annotations
+
+import pyotp
+import pytest
+
+from twostep.models import Account, SecurityEvent
+from twostep.services import accounts, enrollment
+
+from ..conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def force_login(client, user):
+    user.refresh_from_db()
+    client.force_login(user)
+
+
+@pytest.fixture
+def other_account_user(db, account):
+    accounts.create_account("Globex", "globex-admin", "admin@globex.example", PASSWORD)
+    return accounts.create_user("outsider", "Globex", "outsider@globex.example", PASSWORD)
+
+
+def test_users_page_lists_own_account_only(client, admin, enrolled, other_account_user):
+    force_login(client, admin)
+    response = client.get("/account/users")
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "member@acme.example" in page and "admin@acme.example" in page
+    assert "outsider" not in page
+    assert f'href="/account/users/{enrolled.user.pk}/disable-2fa"' in page
+    assert "never" in page  # nobody has signed in yet
+
+
+def test_users_page_searches_login_and_email(client, admin, make_user):
+    make_user("bob")
+    make_user("carol", email="carol@elsewhere.example")
+    force_login(client, admin)
+    page = client.get("/account/users", {"q": "elsewhere"}).content.decode()
+    assert "carol" in page and "bob@acme.example" not in page
+
+
+def test_users_page_pages_with_a_cursor(client, admin, make_user):
+    for number in range(accounts.PAGE_SIZE + 5):
+        make_user(f"user{number:03d}")
+    force_login(client, admin)
+    first = client.get("/account/users").content.decode()
+    assert "Next page" in first and "user048" in first and "user049" not in first
+    second = client.get("/account/users", {"after": "user048"}).content.decode()
+    assert "user049" in second and "user054" in second and "user048@" not in second
+    assert "Next page" not in second and "First page" in second
+    assert 'href="/account/users?after=user048"' in first
+
+
+def test_users_page_is_forbidden_to_non_admins(client, member):
+    force_login(client, member)
+    response = client.get("/account/users")
+    assert response.status_code == 403
+    assert "Only an account admin can do this." in response.content.decode()
+    assert client.get(f"/account/users/{member.pk}/disable-2fa").status_code == 403
+    assert client.post("/account/policy", {"require_two_factor": "on"}).status_code == 403
+    assert not Account.objects.get().require_two_factor
+
+
+def test_admin_switches_off_two_factor_for_a_user_of_the_account(client, admin, enrolled, mailoutbox,
+                                                              django_capture_on_commit_callbacks):
+    force_login(client, admin)
+    url = f"/account/users/{enrolled.user.pk}/disable-2fa"
+    page = client.get(url).content.decode()
+    assert "Reason" in page and 'name="password"' in page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"reason": "Lost phone, confirmed by phone call", "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == "/account/users"
+    assert not enrollment.is_enabled(enrolled.user)
+    event = SecurityEvent.objects.get(type="admin_disabled_two_factor")
+    assert event.actor == admin and event.user == enrolled.user
+    assert any("Lost phone" in mail.body for mail in mailoutbox)
+    assert "They have been told by e-mail." in client.get("/account/users").content.decode()
+
+
+def test_admin_switch_off_shows_errors_next_to_fields(client, admin, enrolled):
+    force_login(client, admin)
+    url = f"/account/users/{enrolled.user.pk}/disable-2fa"
+    response = client.post(url, {"reason": "", "password": PASSWORD})
+    assert response.status_code == 400 and 'id="id_reason_error"' in response.content.decode()
+    response = client.post(url, {"reason": "lost phone", "password": "wrong password"})
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert 'id="id_password_error"' in page and "The password is not right." in page
+    assert enrollment.is_enabled(enrolled.user)
+
+
+def test_admin_switch_off_for_another_accounts_user_is_not_found(client, admin, other_account_user, enroll):
+    enroll(other_account_user)
+    force_login(client, admin)
+    url = f"/account/users/{other_account_user.pk}/disable-2fa"
+    assert client.get(url).status_code == 404
+    response = client.post(url, {"reason": "because", "password": PASSWORD})
+    assert response.status_code == 404 and "Page not found" in response.content.decode()
+    assert enrollment.is_enabled(other_account_user)
+    assert client.get("/account/users/999999/disable-2fa").status_code == 404
+
+
+def test_policy_form_requires_two_factor_for_everyone(client, admin):
+    force_login(client, admin)
+    response = client.post("/account/policy", {"require_two_factor": "on"})
+    assert response.status_code == 302
+    assert Account.objects.get().require_two_factor
+    # The admin has no authenticator yet, so the next page is the setup.
+    assert client.get("/account/users")["Location"] == "/security/setup"
+    client.post("/logout")
+    force_login(client, admin)
+    assert client.get("/security")["Location"] == "/security/setup"
+
+
+def test_policy_forces_setup_right_after_the_password(client, member, clock):
+    Account.objects.update(require_two_factor=True)
+    response = client.post("/login", {"login": "member", "password": PASSWORD})
+    assert response["Location"] == "/security/setup"
+    assert "_auth_user_id" not in client.session
+    assert client.get("/security")["Location"] == "/security/setup"
+    assert client.get("/account/users")["Location"] == "/security/setup"
+    page = client.get("/security/setup").content.decode()
+    assert "Your organisation requires two-factor authentication." in page
+    assert client.post("/security/setup", {})["Location"] == "/security/setup"
+    secret = enrollment.pending_setup(member).secret
+    response = client.post("/security/setup/confirm", {"code": pyotp.TOTP(secret).at(clock())})
+    assert response.status_code == 200 and "Your backup codes" in response.content.decode()
+    assert "_auth_user_id" in client.session
+    assert client.get("/security").status_code == 200
+
+
+def test_forced_setup_page_needs_a_password_step_first(client, member):
+    Account.objects.update(require_two_factor=True)
+    response = client.get("/security/setup")
+    assert response.status_code == 302 and response["Location"].startswith("/login")
