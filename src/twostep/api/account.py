@@ -1,0 +1,62 @@
+"""The account admin's tools: the user list, switching a user's 2FA off, the account's policy."""
+
+from __future__ import annotations
+
+from ninja import Query, Router
+
+from ..http import origin
+from ..services import accounts, recovery
+from ..services.errors import (
+    Conflict,
+    InvalidInput,
+    NotAccountAdmin,
+    NotFound,
+    Throttled,
+    TwoFactorDisabled,
+    WrongPassword,
+)
+from .errors import NotAuthenticated, SetupRequired
+from .schemas import AdminDisableIn, DisabledOut, PolicyIn, PolicyOut, UsersOut, UsersQuery, spec
+from .security import SignedIn
+
+router = Router(tags=["account admin"], auth=SignedIn())
+
+
+@router.get("/users", **spec(UsersOut, NotAuthenticated, NotAccountAdmin, SetupRequired, InvalidInput))
+def users(request, params: Query[UsersQuery]):
+    """List the users of the admin's own account, by login, a page at a time."""
+    page, next_cursor = accounts.list_users(request.auth, query=params.q, after=params.cursor or None,
+                                            limit=params.limit)
+    return {
+        "users": [
+            {"id": s.user.pk, "login": s.user.login, "email": s.user.email,
+             "is_admin": s.user.is_account_admin, "two_factor_enabled": s.two_factor_enabled,
+             "backup_codes_remaining": s.backup_codes_remaining, "last_login": s.last_login}
+            for s in page
+        ],
+        "next": next_cursor,
+    }
+
+
+@router.post("/users/{id}/two-factor/disable",
+             **spec(DisabledOut, NotAuthenticated, NotAccountAdmin, WrongPassword, SetupRequired, NotFound,
+                    TwoFactorDisabled, Conflict, Throttled, InvalidInput, unsafe=True))
+def disable_two_factor(request, id: str, body: AdminDisableIn):
+    """Switch 2FA off for a user of the admin's account, with a reason and the admin's password.
+
+    The user's sessions end and the user is e-mailed. A user of another account, or an id that
+    is not a number, is 404 `not_found`. Admins switch their own 2FA off on /me.
+    """
+    recovery.admin_disable_two_factor(request.auth, id, body.reason, body.password, origin(request))
+    return {"enabled": False}
+
+
+@router.put("/policy", **spec(PolicyOut, NotAuthenticated, NotAccountAdmin, SetupRequired, InvalidInput,
+                              unsafe=True))
+def set_policy(request, body: PolicyIn):
+    """Require (or stop requiring) 2FA of every user of the admin's account.
+
+    Users without 2FA are then held at `setup_required` until they set it up.
+    """
+    account = accounts.set_require_two_factor(request.auth, body.require_two_factor, origin(request))
+    return {"require_two_factor": account.require_two_factor}

@@ -1,0 +1,125 @@
+"""The signed-in user's own second factor: status, setup, backup codes, switching off, events."""
+
+from __future__ import annotations
+
+from ninja import Query, Router
+
+from .. import signin_state
+from ..http import origin
+from ..services import accounts, backup_codes, enrollment
+from ..services.errors import (
+    InvalidCode,
+    InvalidInput,
+    NoPendingSetup,
+    Throttled,
+    TwoFactorDisabled,
+    TwoFactorRequired,
+    WrongPassword,
+)
+from .errors import NotAuthenticated, SetupRequired
+from .schemas import (
+    BackupCodesOut,
+    CodeIn,
+    ConfirmOut,
+    DisabledOut,
+    DisableIn,
+    EventsOut,
+    EventsQuery,
+    PasswordIn,
+    SetupOut,
+    TwoFactorOut,
+    spec,
+)
+from .security import MaySetUp, SignedIn
+
+router = Router(tags=["me"])
+
+
+@router.get("/two-factor", auth=MaySetUp(), **spec(TwoFactorOut, NotAuthenticated))
+def two_factor(request):
+    """Say whether 2FA is on, how many backup codes are left and whether the account requires it."""
+    status = accounts.user_status(request.auth.login)
+    left = status.backup_codes_remaining
+    return {
+        "enabled": status.two_factor_enabled,
+        "backup_codes_remaining": left,
+        "backup_codes_generated_at": status.user.backup_codes_generated_at,
+        "backup_codes_low": status.two_factor_enabled and backup_codes.is_low(left),
+        "required_by_account": enrollment.is_required(status.user),
+    }
+
+
+@router.post("/two-factor/setup", auth=MaySetUp(),
+             **spec(SetupOut, NotAuthenticated, WrongPassword, Throttled, InvalidInput, unsafe=True))
+def start_setup(request, body: PasswordIn):
+    """Start setting up an authenticator app (or a new one): returns its key, pending until confirmed.
+
+    Any authenticator already confirmed keeps working until the new one is confirmed.
+    """
+    setup = enrollment.start_setup(request.auth, body.password, origin(request))
+    return {"secret": setup.secret, "grouped_secret": setup.grouped_secret,
+            "otpauth_uri": setup.otpauth_uri, "qr_svg": setup.qr_svg}
+
+
+@router.post("/two-factor/confirm", auth=MaySetUp(),
+             **spec(ConfirmOut, NotAuthenticated, (InvalidCode, 400), NoPendingSetup, InvalidInput,
+                    unsafe=True))
+def confirm_setup(request, body: CodeIn):
+    """Switch the pending authenticator on with its first code.
+
+    The user's other sessions end; this one stays, signed in. A code from a phone whose clock
+    is off gets `invalid_code` with `clock_skew_seconds`.
+    """
+    user, forced = request.auth, not request.user.is_authenticated
+    lost_phone = signin_state.after_recovery(request)
+    done = enrollment.confirm_setup(user, body.code, origin(request), new_codes=lost_phone)
+    if forced:
+        signin_state.finish(request, user)
+    else:
+        signin_state.keep_session(request, user)
+    request.session.pop(signin_state.RECOVERY, None)
+    made = done.backup_codes
+    return {"enabled": True, "replaced": done.replaced, "stage": "authenticated",
+            "backup_codes": made.codes if made is not None else None}
+
+
+@router.post("/backup-codes", auth=SignedIn(),
+             **spec(BackupCodesOut, NotAuthenticated, WrongPassword, SetupRequired, TwoFactorDisabled,
+                    Throttled, InvalidInput, unsafe=True))
+def generate_backup_codes(request, body: PasswordIn):
+    """Make a new set of backup codes; the old ones stop working at once."""
+    new = backup_codes.generate(request.auth, body.password, origin(request))
+    return {"backup_codes": new.codes, "generated_at": new.generated_at}
+
+
+@router.post("/two-factor/disable", auth=SignedIn(),
+             **spec(DisabledOut, NotAuthenticated, (InvalidCode, 400), WrongPassword, TwoFactorRequired,
+                    SetupRequired, TwoFactorDisabled, Throttled, InvalidInput, unsafe=True))
+def disable(request, body: DisableIn):
+    """Switch 2FA off with the password and a current app or backup code.
+
+    A wrong code answers 400 `invalid_code` (the sign-in's 401 would read as "signed out"), and
+    counts toward the same throttle as the sign-in's second step.
+    """
+    user = request.auth
+    try:
+        enrollment.disable(user, body.password, body.code, origin(request))
+    except InvalidCode as error:
+        raise InvalidCode(error.message, status=400, **error.extra) from None
+    signin_state.keep_session(request, user)
+    return {"enabled": False}
+
+
+@router.get("/security-events", auth=SignedIn(),
+            **spec(EventsOut, NotAuthenticated, SetupRequired, InvalidInput))
+def security_events(request, params: Query[EventsQuery]):
+    """List the user's own security events, newest first, a page at a time."""
+    events, next_cursor = accounts.security_events(request.auth, before=params.cursor)
+    return {
+        "events": [
+            {"id": e.pk, "type": e.type, "description": str(e.get_type_display()), "at": e.at,
+             "ip": e.ip, "user_agent": e.user_agent, "actor": e.actor_label or None}
+            for e in events
+        ],
+        "next": next_cursor,
+    }

@@ -1,0 +1,255 @@
+"""Request and response shapes of API v1, and the OpenAPI notes on each route's errors.
+
+Schemas only validate shape; every rule stays in the services. Strings are bounded and must be
+valid Unicode without NUL, so odd input is a 422 instead of a database error.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
+from ninja import Field, Schema
+from pydantic import AfterValidator, ConfigDict, StrictBool, StringConstraints
+
+from ..services.errors import InvalidInput, ServiceError
+from .errors import CsrfFailed
+
+# Text ---------------------------------------------------------------------------------------
+
+
+def _clean_text(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError(_("must not contain NUL characters."))
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, e.g. "\ud800" in the JSON
+        raise ValueError(_("must be valid Unicode text.")) from None
+    return value
+
+
+def text(max_length: int, min_length: int = 0):
+    """A string type of bounded length that the database and the hashers can take."""
+    return Annotated[
+        str, StringConstraints(min_length=min_length, max_length=max_length), AfterValidator(_clean_text)
+    ]
+
+
+Login = text(150, 1)
+Password = text(4096, 1)
+Code = text(64, 1)
+Reason = text(2000)
+SearchText = text(150)
+
+# Requests -----------------------------------------------------------------------------------
+
+
+class LoginIn(Schema):
+    login: Login
+    password: Password
+
+
+class SecondFactorIn(Schema):
+    method: Literal["totp", "backup_code"] = Field(
+        description="`totp`: the 6-digit code from the authenticator app; `backup_code`: one of the "
+                    "backup codes (a backup code sent as `totp` is taken as a backup code)."
+    )
+    code: Code
+
+
+class PasswordIn(Schema):
+    password: Password = Field(description="The user's password, asked again before the change.")
+
+
+class CodeIn(Schema):
+    code: Code = Field(description="The 6-digit code the authenticator app shows now.")
+
+
+class DisableIn(Schema):
+    password: Password
+    code: Code = Field(description="A current app code or an unused backup code.")
+
+
+class AdminDisableIn(Schema):
+    reason: Reason = Field(description="Why (1 to 500 characters); kept in the audit log and e-mailed.")
+    password: Password = Field(description="The admin's own password.")
+
+
+class PolicyIn(Schema):
+    require_two_factor: StrictBool
+
+
+class UsersQuery(Schema):
+    q: SearchText = Field("", description="Part of a login or e-mail address.")
+    cursor: SearchText | None = Field(None, description="`next` from the previous page.")
+    limit: int = Field(50, ge=1, le=200)
+
+
+class EventsQuery(Schema):
+    # A larger cursor would overflow PostgreSQL's bigint.
+    cursor: int | None = Field(None, ge=1, le=2**63 - 1, description="`next` from the previous page.")
+
+
+# Responses ----------------------------------------------------------------------------------
+
+Stage = Literal["anonymous", "second_factor", "setup_required", "authenticated"]
+
+
+class ErrorOut(Schema):
+    """An error. Some carry more items: `retry_after` (429), `fields` (422), `clock_skew_seconds`."""
+
+    model_config = ConfigDict(extra="allow")
+    error: str = Field(description="A stable snake_case code.")
+    message: str = Field(description="Text for a person, in the request's language.")
+
+
+class AccountOut(Schema):
+    id: int
+    name: str
+    require_two_factor: bool
+
+
+class SessionUserOut(Schema):
+    id: int
+    login: str
+    email: str
+    is_admin: bool
+    account: AccountOut
+
+
+class SessionOut(Schema):
+    stage: Stage
+    user: SessionUserOut | None = Field(
+        description="The signed-in user; during `second_factor` and `setup_required`, the user whose "
+                    "password was accepted (who is not signed in yet); null when anonymous."
+    )
+
+
+class LoginOut(Schema):
+    stage: Literal["authenticated", "second_factor", "setup_required"]
+    methods: list[Literal["totp", "backup_code"]] = Field(
+        None, description="Only at `second_factor`: the ways to pass it."
+    )
+
+
+class SecondFactorOut(Schema):
+    stage: Literal["authenticated"]
+    method: Literal["totp", "backup_code"] = Field(description="How the step was passed.")
+    backup_codes_remaining: int
+
+
+class LogoutOut(Schema):
+    stage: Literal["anonymous"]
+
+
+class TwoFactorOut(Schema):
+    enabled: bool
+    backup_codes_remaining: int
+    backup_codes_generated_at: datetime | None
+    backup_codes_low: bool = Field(description="True when 2FA is on and few codes are left.")
+    required_by_account: bool
+
+
+class SetupOut(Schema):
+    secret: str = Field(description="The base32 key (RFC 4648, unpadded), for typing in by hand.")
+    grouped_secret: str = Field(description="The same key in groups of four, easier to read.")
+    otpauth_uri: str
+    qr_svg: str = Field(description="An inline SVG of the otpauth URI as a QR code.")
+
+
+class ConfirmOut(Schema):
+    enabled: Literal[True]
+    replaced: bool = Field(description="True when this authenticator replaced an earlier one.")
+    backup_codes: list[str] | None = Field(
+        description="The new backup codes, shown this once: on first enabling, after a sign-in "
+                    "with a backup code, or when no unused codes were left; null otherwise."
+    )
+    stage: Literal["authenticated"] = Field(
+        description="The session is signed in (a forced setup completes the sign-in)."
+    )
+
+
+class BackupCodesOut(Schema):
+    backup_codes: list[str] = Field(description="Shown this once; the earlier codes stop working.")
+    generated_at: datetime
+
+
+class DisabledOut(Schema):
+    enabled: Literal[False]
+
+
+class UserRowOut(Schema):
+    id: int
+    login: str
+    email: str
+    is_admin: bool
+    two_factor_enabled: bool
+    backup_codes_remaining: int
+    last_login: datetime | None
+
+
+class UsersOut(Schema):
+    users: list[UserRowOut]
+    next: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class PolicyOut(Schema):
+    require_two_factor: bool
+
+
+class EventOut(Schema):
+    id: int
+    type: str
+    description: str = Field(description="The type, in words, in the request's language.")
+    at: datetime
+    ip: str | None
+    user_agent: str
+    actor: str | None = Field(description="Who did it: a login, `operator`, or null.")
+
+
+class EventsOut(Schema):
+    events: list[EventOut]
+    next: int | None = Field(description="Pass as `cursor` for older events; null when none are left.")
+
+
+# OpenAPI notes --------------------------------------------------------------------------------
+
+CSRF_HEADER = {
+    "in": "header",
+    "name": "X-CSRFToken",
+    "required": True,
+    "description": "The value of the `csrftoken` cookie (set by GET /auth/session).",
+    "schema": {"type": "string"},
+}
+
+
+# Better words for the docs than a class's default message, where the message varies.
+_DOC_TEXT = {
+    InvalidInput.code: _("The input has the wrong shape or value; the message names each field and "
+                         "what is wrong."),
+}
+
+
+def spec(ok, *errors, unsafe: bool = False) -> dict:
+    """Return a route's `response` and `openapi_extra`: its success shape and each error code.
+
+    `errors` are ServiceError classes, or (class, status) where a route answers another status.
+    Unsafe routes also list the CSRF refusal and the X-CSRFToken header.
+    """
+    listed = [e if isinstance(e, tuple) else (e, e.status) for e in errors]
+    if unsafe:
+        listed = [*listed, (CsrfFailed, CsrfFailed.status)]
+    by_status: dict[int, list[type[ServiceError]]] = {}
+    for kind, status in listed:
+        by_status.setdefault(status, []).append(kind)
+    responses = {}
+    for status, kinds in sorted(by_status.items()):
+        lines = [format_lazy("- `{}`: {}", k.code, _DOC_TEXT.get(k.code, k.default_message)) for k in kinds]
+        responses[status] = {"description": format_lazy("\n".join(["{}"] * len(lines)), *lines)}
+    extra: dict = {"responses": responses}
+    if unsafe:
+        extra["parameters"] = [CSRF_HEADER]
+    return {"response": {200: ok, **dict.fromkeys(by_status, ErrorOut)}, "openapi_extra": extra}
+
