@@ -31,6 +31,7 @@ def env_int(name: str, default: int) -> int:
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Holds the SQLite database and the generated keys.
 DATA_DIR = Path(env("DATA_DIR", "data")).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 SECRET_KEY = keys.secret_key(DATA_DIR)
 # Fernet keys for TOTP secrets (first encrypts; all decrypt).
@@ -164,7 +165,7 @@ LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
 LANGUAGE_COOKIE_SAMESITE = "Lax"
 
 STATIC_URL = "/static/"
-STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT = None  # whitenoise serves straight from the app folders (WHITENOISE_USE_FINDERS)
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 

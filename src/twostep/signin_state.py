@@ -10,10 +10,11 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
-from django.contrib.auth import login, update_session_auth_hash
+from django.contrib.auth import login, logout, update_session_auth_hash
 
+from .http import origin
 from .models import User
-from .services import enrollment
+from .services import enrollment, verification
 from .services.verification import AUTHENTICATED, SECOND_FACTOR, SETUP_REQUIRED
 
 PENDING = "twostep_pending"
@@ -57,6 +58,19 @@ def finish(request, user: User, *, recovery: bool = False) -> None:
     request.session[PASSWORD_AT] = time.time()
     if recovery:
         request.session[RECOVERY] = True
+
+
+def finish_after_setup(request, user: User) -> None:
+    """Sign in a user whose forced setup just confirmed their first authenticator."""
+    verification.record_sign_in(user, origin(request), method="totp_setup")
+    finish(request, user)
+
+
+def sign_out(request) -> None:
+    """End the sign-in (or abandon a half-done one): the session is emptied, its key changes."""
+    if request.user.is_authenticated:
+        verification.record_sign_out(request.user, origin(request))
+    logout(request)
 
 
 def keep_session(request, user: User) -> None:

@@ -92,5 +92,5 @@ def second_factor(request, body: SecondFactorIn):
 @router.post("/logout", **spec(LogoutOut, unsafe=True))
 def logout(request):
     """Sign out, or abandon a sign-in half done: the session is emptied and its key changes."""
-    django_logout(request)
+    signin_state.sign_out(request)
     return {"stage": "anonymous"}

@@ -74,7 +74,7 @@ def confirm_setup(request, body: CodeIn):
     lost_phone = signin_state.after_recovery(request)
     done = enrollment.confirm_setup(user, body.code, origin(request), new_codes=lost_phone)
     if forced:
-        signin_state.finish(request, user)
+        signin_state.finish_after_setup(request, user)
     else:
         signin_state.keep_session(request, user)
     request.session.pop(signin_state.RECOVERY, None)

@@ -70,15 +70,20 @@ def check_password(login: str, password: str, origin: Origin) -> PasswordStep:
         stage = SETUP_REQUIRED
     else:
         stage = AUTHENTICATED
-        _signed_in(user, origin, method="password")
+        record_sign_in(user, origin, method="password")
     return PasswordStep(user=user, stage=stage)
 
 
-def _signed_in(user: User, origin: Origin, method: str) -> None:
+def record_sign_in(user: User, origin: Origin, method: str) -> None:
+    """Note a completed sign-in: last_login and the audit event with the factor used."""
     now = clock.utcnow()
     User.objects.filter(pk=user.pk).update(last_login=now)
     user.last_login = now
     audit.record(Type.SIGN_IN, user=user, actor=user, origin=origin, method=method)
+
+
+def record_sign_out(user: User, origin: Origin) -> None:
+    audit.record(Type.SIGN_OUT, user=user, actor=user, origin=origin)
 
 
 def _spend_totp(user: User, code: str) -> bool:
@@ -145,7 +150,7 @@ def check_code(user_id: int, code: str, origin: Origin, *, method: str = "auto",
                     else:
                         remaining = backup_codes.remaining(user)
                     if purpose == "sign_in":
-                        _signed_in(user, origin, method=method)
+                        record_sign_in(user, origin, method=method)
                 else:
                     error = _count_failure(user, now, origin, method, purpose)
     if error is not None:

@@ -114,7 +114,7 @@ def confirm(request):
             status = error.status
         else:
             if forced:
-                signin_state.finish(request, user)
+                signin_state.finish_after_setup(request, user)
             else:
                 # Confirming ended the user's other sessions; this one stays signed in.
                 signin_state.keep_session(request, user)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout as django_logout
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -110,7 +109,7 @@ def backup_code(request):
 def logout(request):
     """Sign out (or abandon a half-done sign-in): the session is emptied and its key changes."""
     was_signed_in = request.user.is_authenticated
-    django_logout(request)
+    signin_state.sign_out(request)
     if was_signed_in:
         messages.success(request, _("You have signed out."))
     return redirect("web:login")
