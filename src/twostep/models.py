@@ -16,6 +16,12 @@ class Account(models.Model):
 
     name = models.CharField(_("name"), max_length=150)
     require_two_factor = models.BooleanField(_("require two-factor authentication"), default=False)
+    # A deadline for required 2FA: until it, users are reminded; from it, setup is forced.
+    require_two_factor_from = models.DateField(_("require two-factor authentication from"), null=True, blank=True)
+    # Days a browser may be remembered after a full sign-in (0: the option is off).
+    remember_browser_days = models.PositiveSmallIntegerField(_("remember browsers for (days)"), default=0)
+    # A second admin must approve an admin's switch-off or recovery pass before it takes effect.
+    require_second_admin = models.BooleanField(_("require a second admin's approval"), default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -133,6 +139,74 @@ class Throttle(models.Model):
     updated_at = models.DateTimeField()
 
 
+class UserSession(models.Model):
+    """A signed-in session, so the user can see it and end it (the session data stays Django's)."""
+
+    session_key = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions")
+    created_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-last_seen_at"])]
+
+
+class TrustedBrowser(models.Model):
+    """A browser remembered after a full sign-in: the second step is skipped there until expiry.
+
+    Only a hash of the cookie's token is stored. Rows are deleted when the password or the second
+    factor changes, new codes are made, or the user forgets all browsers.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="trusted_browsers")
+    token_digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True, default="")
+
+
+class RecoveryRequest(models.Model):
+    """An admin's recovery action for a user: switch 2FA off, or a one-time sign-in pass.
+
+    With the account's second-admin rule it waits for another admin's approval. A pass lets the
+    user sign in once with the password alone, straight into registering a new authenticator;
+    only a hash of the pass is stored.
+    """
+
+    class Kind(models.TextChoices):
+        DISABLE_TWO_FACTOR = "disable_two_factor", _("Switch two-factor authentication off")
+        SIGN_IN_PASS = "sign_in_pass", _("One-time sign-in pass")
+
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="recovery_requests")
+    requested_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    reason = models.CharField(max_length=500)
+    created_at = models.DateTimeField()
+    approved_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    approved_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+    token_digest = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+
+class Notice(models.Model):
+    """A ledger of notices sent once (e.g. a deadline reminder), so none is sent twice."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=40)
+    key = models.CharField(max_length=60)
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "kind", "key"], name="notice_once")]
+
+
 class SecurityEvent(models.Model):
     """An audit record: who did what to whom, when, from where."""
 
@@ -153,6 +227,17 @@ class SecurityEvent(models.Model):
         POLICY_CHANGED = "policy_changed", _("Account policy changed")
         USER_CREATED = "user_created", _("User created")
         REAUTH_FAILED = "reauth_failed", _("Wrong password when confirming a change")
+        SESSION_ENDED = "session_ended", _("A session was signed out")
+        OTHER_SESSIONS_ENDED = "other_sessions_ended", _("Signed out everywhere else")
+        BROWSER_REMEMBERED = "browser_remembered", _("Browser remembered")
+        BROWSERS_FORGOTTEN = "browsers_forgotten", _("Remembered browsers forgotten")
+        PASSWORD_RESET_REQUESTED = "password_reset_requested", _("Password reset requested")
+        PASSWORD_CHANGED = "password_changed", _("Password changed")
+        RECOVERY_REQUESTED = "recovery_requested", _("Admin recovery requested")
+        RECOVERY_APPROVED = "recovery_approved", _("Admin recovery approved")
+        RECOVERY_PASS_ISSUED = "recovery_pass_issued", _("One-time sign-in pass issued")
+        RECOVERY_PASS_USED = "recovery_pass_used", _("One-time sign-in pass used")
+        REMINDER_SENT = "reminder_sent", _("Reminder to set up two-factor authentication sent")
 
     type = models.CharField(max_length=40, choices=Type.choices)
     at = models.DateTimeField(db_index=True)
@@ -168,4 +253,5 @@ class SecurityEvent(models.Model):
         indexes = [
             models.Index(fields=["user", "-at"]),
             models.Index(fields=["account", "-at"]),
+            models.Index(fields=["account", "type", "-at"]),
         ]
