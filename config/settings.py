@@ -108,6 +108,9 @@ DATABASES = {
         "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")},
     }
 }
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # An unreachable server fails within seconds instead of hanging a sign-in or a command.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "twostep.User"
 AUTHENTICATION_BACKENDS = ["twostep.auth_backend.LoginBackend"]
@@ -198,12 +201,16 @@ TWOSTEP_ADDRESS_FREE_ATTEMPTS = env_int("ADDRESS_FREE_ATTEMPTS", 50)
 TWOSTEP_MAX_DELAY_SECONDS = env_int("MAX_DELAY_SECONDS", 15 * 60)
 # Codes left at or below which the user is warned.
 TWOSTEP_BACKUP_CODES_LOW = env_int("BACKUP_CODES_LOW", 3)
+# Hours an admin's one-time sign-in pass (or a request awaiting a second admin) stays valid.
+TWOSTEP_RECOVERY_PASS_HOURS = env_int("RECOVERY_PASS_HOURS", 24)
+# Seconds a password reset link works (Django's setting; default 1 hour).
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_SECONDS", 3600)
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO").upper()},
     "loggers": {"django.request": {"level": "ERROR"}},
 }

@@ -1,0 +1,165 @@
+"""The `twostep` command, run as the operator runs it: a real process on a fresh data dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+TWOSTEP = str(Path(sys.executable).with_name("twostep"))
+PASSWORD = "correct horse battery staple"
+ROOT = Path(__file__).resolve().parents[2]
+
+ENROL = f"""
+import django, pyotp
+django.setup()
+from twostep.models import User
+from twostep.services import enrollment
+from twostep.services.audit import Origin
+user = User.objects.get(login="bob")
+setup = enrollment.start_setup(user, "{PASSWORD}", Origin())
+enrollment.confirm_setup(user, pyotp.TOTP(setup.secret).now(), Origin())
+"""
+
+
+@pytest.fixture
+def run(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWOSTEP_", "DJANGO_"))}
+    env.update(TWOSTEP_DATA_DIR=str(tmp_path / "data"), TWOSTEP_LOG_LEVEL="WARNING")
+    if os.environ.get("TWOSTEP_DATABASE_URL"):
+        pytest.skip("CLI tests use their own fresh SQLite data dir")
+
+    def twostep(*args, stdin=None):
+        return subprocess.run([TWOSTEP, *args], input=stdin, env=env, capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path)
+
+    twostep.env = env
+    twostep.data = tmp_path / "data"
+    return twostep
+
+
+def _acme(run):
+    made = run("account", "create", "Acme", "--admin", "alice", "--email", "alice@acme.example",
+               "--password-stdin", stdin=PASSWORD + "\n")
+    assert made.returncode == 0, made.stderr
+    return made
+
+
+def _one_line_error(result) -> str:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_account_and_user_create_on_a_fresh_data_dir(run):
+    assert "created account Acme with admin alice" in _acme(run).stdout
+    made = run("user", "create", "bob", "--account", "acme", "--email", "bob@acme.example",
+               "--password-stdin", stdin=PASSWORD + "\n")
+    assert made.returncode == 0, made.stderr
+    assert "created user bob in account Acme" in made.stdout
+    shown = json.loads(run("user", "show", "BOB", "--json").stdout)
+    assert shown["login"] == "bob" and shown["account"] == "Acme"
+    assert shown["two_factor_enabled"] is False and shown["is_admin"] is False
+
+
+def test_generated_keys_are_private_to_the_owner(run):
+    _acme(run)
+    for name in ("secret_key", "encryption_keys", "code_hash_keys"):
+        mode = stat.S_IMODE((run.data / name).stat().st_mode)
+        assert mode == 0o600, f"{name} has mode {oct(mode)}"
+    assert stat.S_IMODE(run.data.stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize(("args", "stdin", "says"), [
+    (["user", "create", "ALICE", "--account", "Acme", "--email", "a2@acme.example"], PASSWORD, "taken"),
+    (["user", "create", "carol", "--account", "Acme", "--email", "c@acme.example"], "short", "too short"),
+    (["user", "create", "carol", "--account", "Nowhere", "--email", "c@acme.example"], PASSWORD, "No account named Nowhere"),
+    (["user", "create", "carol", "--account", "Acme", "--email", "not-an-address"], PASSWORD, "not an e-mail address"),
+    (["user", "create", "carol", "--account", "Acme", "--email", "c@acme.example"], "", "no password"),
+    (["account", "create", "acme", "--admin", "dave", "--email", "d@acme.example"], PASSWORD, "exists already"),
+])
+def test_refused_create_is_one_line_and_nonzero(run, args, stdin, says):
+    _acme(run)
+    result = run(*args, "--password-stdin", stdin=stdin + "\n" if stdin else "")
+    assert result.returncode == 1
+    assert says in _one_line_error(result)
+
+
+def test_usage_error_exits_2(run):
+    result = run("user", "create", "carol")
+    assert result.returncode == 2
+    assert "required" in result.stderr
+
+
+def test_operator_switches_2fa_off_and_show_reports_it(run):
+    _acme(run)
+    run("user", "create", "bob", "--account", "Acme", "--email", "bob@acme.example", "--password-stdin",
+        stdin=PASSWORD + "\n")
+    enrol = subprocess.run([sys.executable, "-c", ENROL], env={**run.env, "DJANGO_SETTINGS_MODULE": "config.settings"},
+                           capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert enrol.returncode == 0, enrol.stderr
+    before = json.loads(run("user", "show", "bob", "--json").stdout)
+    assert before["two_factor_enabled"] is True and before["backup_codes_remaining"] == 10
+
+    done = run("user", "disable-2fa", "bob", "--reason", "lost phone, identity checked")
+    assert done.returncode == 0, done.stderr
+    assert "off for bob" in done.stdout
+    assert "lost phone, identity checked" in done.stderr  # the mail to bob (console backend, stderr)
+    after = json.loads(run("user", "show", "bob", "--json").stdout)
+    assert after["two_factor_enabled"] is False and after["backup_codes_remaining"] == 0
+    human = run("user", "show", "bob").stdout
+    assert "two-factor:     off" in human
+
+    again = run("user", "disable-2fa", "bob", "--reason", "twice")
+    assert "no two-factor authentication to switch off" in _one_line_error(again)
+
+
+@pytest.mark.parametrize("args", [["user", "disable-2fa", "ghost", "--reason", "x"], ["user", "show", "ghost"]])
+def test_unknown_login_is_one_line_error(run, args):
+    _acme(run)
+    assert "No user with the login ghost" in _one_line_error(run(*args))
+
+
+def test_disable_2fa_needs_a_reason(run):
+    _acme(run)
+    assert "why" in _one_line_error(run("user", "disable-2fa", "alice", "--reason", "  "))
+
+
+def test_keys_reencrypt_on_a_fresh_data_dir(run):
+    _acme(run)
+    result = run("keys", "reencrypt")
+    assert result.returncode == 0 and "re-encrypted 0" in result.stdout
+
+
+def test_serve_answers_healthz_then_stops(run):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([TWOSTEP, "serve", "--port", str(port), "--workers", "1"], env=run.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=run.data.parent)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as answer:
+                    assert json.loads(answer.read()) == {"status": "ok"}
+                    break
+            except OSError:
+                assert server.poll() is None, server.stdout.read()
+                assert time.monotonic() < deadline, "serve did not answer within 60 s"
+                time.sleep(0.2)
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    assert f"twostep serving on http://127.0.0.1:{port}" in output
+    assert server.returncode == 0
