@@ -63,7 +63,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # After authentication: a signed-in user's saved language; the policy's forced 2FA setup.
+    # After authentication: the idle and absolute session limits; a signed-in user's saved
+    # language; the policy's forced 2FA setup.
+    "twostep.web.middleware.SessionLimitsMiddleware",
     "twostep.web.middleware.UserLanguageMiddleware",
     "twostep.web.middleware.SetupRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -142,6 +144,8 @@ SESSION_ENGINE = "django.contrib.sessions.backends.db"
 # Idle timeout: a session unused this long ends (seconds; saved on each request).
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_SECONDS", 8 * 3600)
 SESSION_SAVE_EVERY_REQUEST = False
+# Absolute timeout: a signed-in session ends this long after its sign-in, used or not (seconds).
+TWOSTEP_SESSION_MAX_SECONDS = env_int("SESSION_MAX_SECONDS", 7 * 24 * 3600)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 # Behind HTTPS set TWOSTEP_SECURE_COOKIES=true (cookies then never travel over plain HTTP).

@@ -7,3 +7,7 @@ class TwostepConfig(AppConfig):
 
     def ready(self):
         from . import checks  # noqa: F401  (registers the system checks)
+
+        # Connects the signal that forgets remembered browsers when a factor or password changes,
+        # in every process (the command line too), not only where the web layer imports it.
+        from .services import trusted_browsers  # noqa: F401

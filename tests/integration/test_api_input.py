@@ -57,7 +57,7 @@ def test_wrong_type_names_field_and_problem(api):
 
 def test_wrong_method_value_lists_choices(api):
     body = assert_error(api.post("/auth/second-factor", {"method": "sms", "code": "1"}), 422, "invalid_input")
-    assert "method must be one of 'totp' or 'backup_code'." == body["message"]
+    assert "method must be one of 'totp', 'backup_code' or 'recovery_pass'." == body["message"]
 
 
 def test_overlong_field_says_the_limit(api):
@@ -160,9 +160,22 @@ EXPECTED_PATHS = {
     "/api/v1/me/backup-codes": {"post"},
     "/api/v1/me/two-factor/disable": {"post"},
     "/api/v1/me/security-events": {"get"},
+    "/api/v1/me/sessions": {"get"},
+    "/api/v1/me/sessions/{id}": {"delete"},
+    "/api/v1/me/sessions/end-others": {"post"},
+    "/api/v1/me/trusted-browsers": {"get", "delete"},
+    "/api/v1/me/trusted-browsers/{id}": {"delete"},
     "/api/v1/account/users": {"get"},
     "/api/v1/account/users/{id}/two-factor/disable": {"post"},
     "/api/v1/account/policy": {"put"},
+    # passwords and admin recovery (api/recovery.py)
+    "/api/v1/auth/password-reset": {"post"},
+    "/api/v1/auth/password-reset/confirm": {"post"},
+    "/api/v1/me/password": {"post"},
+    "/api/v1/account/users/{id}/recovery-pass": {"post"},
+    "/api/v1/account/recovery-requests": {"get"},
+    "/api/v1/account/recovery-requests/{id}/approve": {"post"},
+    "/api/v1/account/security-events": {"get"},
 }
 
 

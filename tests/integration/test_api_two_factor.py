@@ -39,7 +39,7 @@ def test_status_without_two_factor(api, member):
     api.sign_in("member")
     assert api.get("/me/two-factor").json() == {
         "enabled": False, "backup_codes_remaining": 0, "backup_codes_generated_at": None,
-        "backup_codes_low": False, "required_by_account": False,
+        "backup_codes_low": False, "required_by_account": False, "required_from": None,
     }
 
 

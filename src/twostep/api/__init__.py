@@ -83,3 +83,6 @@ errors.install(api)
 api.add_router("/auth", auth.router)
 api.add_router("/me", me.router)
 api.add_router("/account", account.router)
+api.add_router("/me", "twostep.api.sessions.router")  # sessions, remembered browsers
+api.add_router("/account", "twostep.api.activity.router")
+api.add_router("", "twostep.api.recovery.router")  # password reset/change, recovery passes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router
 
 from ..http import origin
@@ -26,7 +27,7 @@ router = Router(tags=["account admin"], auth=SignedIn())
 def users(request, params: Query[UsersQuery]):
     """List the users of the admin's own account, by login, a page at a time."""
     page, next_cursor = accounts.list_users(request.auth, query=params.q, after=params.cursor or None,
-                                            limit=params.limit)
+                                            limit=params.limit, enrolled=params.enrolled)
     return {
         "users": [
             {"id": s.user.pk, "login": s.user.login, "email": s.user.email,
@@ -51,12 +52,35 @@ def disable_two_factor(request, id: str, body: AdminDisableIn):
     return {"enabled": False}
 
 
-@router.put("/policy", **spec(PolicyOut, NotAuthenticated, NotAccountAdmin, SetupRequired, InvalidInput,
-                              unsafe=True))
+@router.put("/policy", exclude_unset=True,
+            **spec(PolicyOut, NotAuthenticated, NotAccountAdmin, SetupRequired, InvalidInput, unsafe=True))
 def set_policy(request, body: PolicyIn):
-    """Require (or stop requiring) 2FA of every user of the admin's account.
+    """Set the account's policy: require 2FA now, from a date, and a second admin's approval.
 
-    Users without 2FA are then held at `setup_required` until they set it up.
+    Only the fields sent change; the answer echoes them with `require_two_factor`. Users without
+    2FA are held at `setup_required` once it is required (from the date on, for a deadline).
     """
-    account = accounts.set_require_two_factor(request.auth, body.require_two_factor, origin(request))
-    return {"require_two_factor": account.require_two_factor}
+    sent, admin, where = body.model_fields_set, request.auth, origin(request)
+    if not sent:
+        raise InvalidInput(_("Send at least one policy field."))
+    out = {}
+    if "require_two_factor_from" in sent:
+        account = accounts.set_two_factor_deadline(admin, body.require_two_factor_from, where)
+        out["require_two_factor_from"] = account.require_two_factor_from
+    if "require_second_admin" in sent:
+        if body.require_second_admin is None:
+            raise InvalidInput(_("require_second_admin must be true or false."))
+        account = accounts.set_require_second_admin(admin, body.require_second_admin, where)
+        out["require_second_admin"] = account.require_second_admin
+    if "remember_browser_days" in sent:
+        if body.remember_browser_days is None:
+            raise InvalidInput(_("remember_browser_days must be a whole number from 0 to 90."))
+        account = accounts.set_remember_browser_days(admin, body.remember_browser_days, where)
+        out["remember_browser_days"] = account.remember_browser_days
+    if "require_two_factor" in sent:
+        if body.require_two_factor is None:
+            raise InvalidInput(_("require_two_factor must be true or false."))
+        account = accounts.set_require_two_factor(admin, body.require_two_factor, where)
+    else:
+        account = admin.account.__class__.objects.get(pk=admin.account_id)
+    return {"require_two_factor": account.require_two_factor, **out}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import logout as django_logout
+from django.http import HttpResponse
 from django.middleware.csrf import get_token
 from ninja import Router
 
@@ -59,7 +60,8 @@ def login(request, body: LoginIn):
     the second step or set up an authenticator. The session key changes either way, and the
     `csrftoken` cookie changes on a full sign-in.
     """
-    step = verification.check_password(body.login, body.password, origin(request))
+    step = verification.check_password(body.login, body.password, origin(request),
+                                       remembered_token=signin_state.remembered_token(request))
     if step.stage == AUTHENTICATED:
         signin_state.finish(request, step.user)
         return {"stage": AUTHENTICATED}
@@ -74,7 +76,7 @@ def login(request, body: LoginIn):
 @router.post("/second-factor", auth=not_during_setup,
              **spec(SecondFactorOut, InvalidCode, NoPendingSignIn, Throttled, SetupRequired, InvalidInput,
                     unsafe=True))
-def second_factor(request, body: SecondFactorIn):
+def second_factor(request, response: HttpResponse, body: SecondFactorIn):
     """Finish the sign-in with an app code or a backup code (each is accepted once).
 
     Wrong codes of both kinds count together per user; after a few, attempts get 429 with
@@ -83,8 +85,16 @@ def second_factor(request, body: SecondFactorIn):
     user = signin_state.pending_user(request, SECOND_FACTOR)
     if user is None:
         raise NoPendingSignIn()
+    if body.method == "recovery_pass":
+        from ..services import recovery_passes  # the admin's one-time pass: straight to a new authenticator
+
+        recovery_passes.use(user.pk, body.code, origin(request))
+        signin_state.finish(request, user, recovery=True)
+        return {"stage": AUTHENTICATED, "method": "recovery_pass", "backup_codes_remaining": 0}
     accepted = verification.check_code(user.pk, body.code, origin(request), method=body.method)
     signin_state.finish(request, user, recovery=accepted.method == "backup_code")
+    if body.remember_browser:  # only now, after both factors (scheb/two-factor-bundle #253)
+        signin_state.remember_browser(request, response)
     return {"stage": AUTHENTICATED, "method": accepted.method,
             "backup_codes_remaining": accepted.backup_codes_remaining}
 

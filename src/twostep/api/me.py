@@ -6,7 +6,7 @@ from ninja import Query, Router
 
 from .. import signin_state
 from ..http import origin
-from ..services import accounts, backup_codes, enrollment
+from ..services import accounts, backup_codes, deadlines, enrollment
 from ..services.errors import (
     InvalidCode,
     InvalidInput,
@@ -46,6 +46,7 @@ def two_factor(request):
         "backup_codes_generated_at": status.user.backup_codes_generated_at,
         "backup_codes_low": status.two_factor_enabled and backup_codes.is_low(left),
         "required_by_account": enrollment.is_required(status.user),
+        "required_from": deadlines.pending_deadline(status.user),
     }
 
 

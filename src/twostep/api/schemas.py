@@ -6,13 +6,13 @@ valid Unicode without NUL, so odd input is a 422 instead of a database error.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from ninja import Field, Schema
-from pydantic import AfterValidator, ConfigDict, StrictBool, StringConstraints
+from pydantic import AfterValidator, ConfigDict, StrictBool, StrictInt, StringConstraints
 
 from ..services.errors import InvalidInput, ServiceError
 from .errors import CsrfFailed
@@ -52,11 +52,16 @@ class LoginIn(Schema):
 
 
 class SecondFactorIn(Schema):
-    method: Literal["totp", "backup_code"] = Field(
+    method: Literal["totp", "backup_code", "recovery_pass"] = Field(
         description="`totp`: the 6-digit code from the authenticator app; `backup_code`: one of the "
-                    "backup codes (a backup code sent as `totp` is taken as a backup code)."
+                    "backup codes (a backup code sent as `totp` is taken as a backup code); "
+                    "`recovery_pass`: the one-time pass from the account admin (then register a new "
+                    "authenticator with /me/two-factor/setup)."
     )
     code: Code
+    remember_browser: StrictBool = Field(
+        False, description="Remember this browser for the days the account allows: later sign-ins "
+                           "from it need only the password (an HttpOnly cookie, set only on success).")
 
 
 class PasswordIn(Schema):
@@ -78,11 +83,20 @@ class AdminDisableIn(Schema):
 
 
 class PolicyIn(Schema):
-    require_two_factor: StrictBool
+    # Each field is optional; those sent are changed (at least one must be sent).
+    require_two_factor: StrictBool | None = None
+    require_two_factor_from: date | None = Field(
+        None, description="ISO date from which 2FA is required (reminders before it); null clears it.")
+    require_second_admin: StrictBool | None = Field(
+        None, description="An admin's switch-off or sign-in pass then waits for another admin's approval.")
+    remember_browser_days: StrictInt | None = Field(
+        None, ge=0, le=90, description="Days a browser may skip the second step after a full sign-in "
+                                       "(\"Remember this browser\"), 1 to 90; 0 switches it off.")
 
 
 class UsersQuery(Schema):
     q: SearchText = Field("", description="Part of a login or e-mail address.")
+    enrolled: bool | None = Field(None, description="true: only users with 2FA; false: only those without.")
     cursor: SearchText | None = Field(None, description="`next` from the previous page.")
     limit: int = Field(50, ge=1, le=200)
 
@@ -136,7 +150,7 @@ class LoginOut(Schema):
 
 class SecondFactorOut(Schema):
     stage: Literal["authenticated"]
-    method: Literal["totp", "backup_code"] = Field(description="How the step was passed.")
+    method: Literal["totp", "backup_code", "recovery_pass"] = Field(description="How the step was passed.")
     backup_codes_remaining: int
 
 
@@ -150,6 +164,8 @@ class TwoFactorOut(Schema):
     backup_codes_generated_at: datetime | None
     backup_codes_low: bool = Field(description="True when 2FA is on and few codes are left.")
     required_by_account: bool
+    required_from: date | None = Field(
+        None, description="The account's deadline for 2FA while it is still ahead and the user has none.")
 
 
 class SetupOut(Schema):
@@ -197,6 +213,9 @@ class UsersOut(Schema):
 
 class PolicyOut(Schema):
     require_two_factor: bool
+    remember_browser_days: int | None = None
+    require_two_factor_from: date | None = None
+    require_second_admin: bool | None = None
 
 
 class EventOut(Schema):

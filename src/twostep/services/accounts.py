@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
 
+from ..core import clock
 from ..models import Account, TotpDevice, User
 from . import audit
 from .audit import Origin, Type
@@ -116,15 +117,18 @@ PAGE_SIZE = 50
 
 
 def list_users(admin: User, *, query: str = "", after: str | None = None,
-               limit: int = PAGE_SIZE) -> tuple[list[UserStatus], str | None]:
+               limit: int = PAGE_SIZE, enrolled: bool | None = None) -> tuple[list[UserStatus], str | None]:
     """Return one page of the admin's account users, ordered by login, and the next cursor.
 
-    Keyset paging on (account, login) stays as fast on page 2000 as on page 1.
+    Keyset paging on (account, login) stays as fast on page 2000 as on page 1. `enrolled`
+    keeps only users with (True) or without (False) a confirmed authenticator.
     """
     if not admin.is_account_admin:
         raise NotAccountAdmin()
     limit = max(1, min(int(limit), 200))
     rows = _status_queryset().filter(account_id=admin.account_id)
+    if enrolled is not None:
+        rows = rows.filter(two_factor_enabled=bool(enrolled))
     query = (query or "").strip()[:150]
     if query:
         rows = rows.filter(Q(login__icontains=query) | Q(email__icontains=query))
@@ -146,6 +150,76 @@ def set_require_two_factor(admin: User, require: bool, origin: Origin) -> Accoun
             account.save(update_fields=["require_two_factor"])
             audit.record(Type.POLICY_CHANGED, user=admin, actor=admin, origin=origin,
                          require_two_factor=account.require_two_factor)
+    return account
+
+
+def two_factor_required(account: Account, today: date | None = None) -> bool:
+    """Tell whether the account forces 2FA now: always, or from its deadline on (the one rule)."""
+    if account.require_two_factor:
+        return True
+    deadline = account.require_two_factor_from
+    return deadline is not None and (today or clock.utcnow().date()) >= deadline
+
+
+def enrolment_counts(admin: User) -> tuple[int, int]:
+    """Return (users with 2FA, all users) of the admin's account."""
+    if not admin.is_account_admin:
+        raise NotAccountAdmin()
+    users = User.objects.filter(account_id=admin.account_id, is_active=True)
+    enrolled = users.filter(Exists(TotpDevice.objects.filter(user=OuterRef("pk"), confirmed=True))).count()
+    return enrolled, users.count()
+
+
+def set_two_factor_deadline(admin: User, deadline: date | None, origin: Origin) -> Account:
+    """Set (or clear, with None) the date from which the admin's account requires 2FA.
+
+    A date in the past is refused: it would force everyone at once without a warning; use the
+    plain requirement for that.
+    """
+    if not admin.is_account_admin:
+        raise NotAccountAdmin()
+    if deadline is not None and deadline < clock.utcnow().date():
+        raise InvalidInput(_("The date is in the past: choose today or a later day."))
+    with transaction.atomic():
+        account = Account.objects.select_for_update().get(pk=admin.account_id)
+        if account.require_two_factor_from != deadline:
+            account.require_two_factor_from = deadline
+            account.save(update_fields=["require_two_factor_from"])
+            audit.record(Type.POLICY_CHANGED, user=admin, actor=admin, origin=origin,
+                         require_two_factor_from=deadline.isoformat() if deadline else None)
+    return account
+
+
+def set_require_second_admin(admin: User, require: bool, origin: Origin) -> Account:
+    """Make an admin's switch-off or recovery pass wait for another admin's approval (or not)."""
+    if not admin.is_account_admin:
+        raise NotAccountAdmin()
+    with transaction.atomic():
+        account = Account.objects.select_for_update().get(pk=admin.account_id)
+        if account.require_second_admin != bool(require):
+            account.require_second_admin = bool(require)
+            account.save(update_fields=["require_second_admin"])
+            audit.record(Type.POLICY_CHANGED, user=admin, actor=admin, origin=origin,
+                         require_second_admin=account.require_second_admin)
+    return account
+
+
+def set_remember_browser_days(admin: User, days: int, origin: Origin) -> Account:
+    """Let the account's users skip the second step on a browser for 1-90 days (0: never)."""
+    from . import trusted_browsers
+
+    if not admin.is_account_admin:
+        raise NotAccountAdmin()
+    if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= trusted_browsers.MAX_DAYS:
+        raise InvalidInput(_("Remembering a browser lasts 1 to 90 days, or 0 to switch it off."))
+    with transaction.atomic():
+        account = Account.objects.select_for_update().get(pk=admin.account_id)
+        if account.remember_browser_days != days:
+            account.remember_browser_days = days
+            account.save(update_fields=["remember_browser_days"])
+            trusted_browsers.apply_policy(account)
+            audit.record(Type.POLICY_CHANGED, user=admin, actor=admin, origin=origin,
+                         remember_browser_days=days)
     return account
 
 

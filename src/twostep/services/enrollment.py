@@ -42,7 +42,10 @@ def is_enabled(user) -> bool:
 
 
 def is_required(user) -> bool:
-    return user.account.require_two_factor
+    """Tell whether the user's account forces 2FA now (accounts.two_factor_required)."""
+    from .accounts import two_factor_required
+
+    return two_factor_required(user.account)
 
 
 def _setup_for(user: User, secret: str) -> Setup:

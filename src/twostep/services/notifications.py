@@ -33,6 +33,14 @@ SUBJECTS = {
     "backup_code_used": _("A backup code was used"),
     "second_factor_failed": _("Someone entered your password but not the right code"),
     "second_factor_locked": _("Your second factor is locked"),
+    # Password reset, required-2FA deadlines and admin recovery passes (services/passwords.py,
+    # deadlines.py, recovery_passes.py). "password_reset" is the one mail carrying a secret: the
+    # single-use link the person asked for.
+    "password_reset": _("Reset your password"),
+    "password_changed": _("Your password was changed"),
+    "two_factor_deadline_reminder": _("Set up two-step sign-in before the deadline"),
+    "recovery_pass_issued": _("Your admin issued a one-time sign-in pass"),
+    "recovery_pass_used": _("A one-time sign-in pass was used"),
 }
 SIGN_IN_BACKUP_CODE_SUBJECT = _("A backup code was used to sign in")
 # Who switched 2FA off: the user themselves, their account admin, or the server operator.
@@ -54,7 +62,7 @@ def notify(user, kind: str, **context) -> None:
     context.setdefault("actor", user.login)
     # Taken now, not when the mail leaves: the time of the event, from the one clock seam.
     context.update(login=user.login, when=clock.utcnow(),
-                   setup_required=user.account.require_two_factor)
+                   setup_required=_two_factor_required(user))
     recipient, language, user_id = user.email, _language(user), user.pk
 
     def send():
@@ -67,6 +75,12 @@ def notify(user, kind: str, **context) -> None:
             log.info("sent %s mail to user %s", kind, user_id)
 
     transaction.on_commit(send)
+
+
+def _two_factor_required(user) -> bool:
+    from .accounts import two_factor_required  # accounts imports audit, which is light; keep lazy
+
+    return two_factor_required(user.account)
 
 
 def _language(user) -> str:

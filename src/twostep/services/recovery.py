@@ -50,15 +50,29 @@ def admin_disable_two_factor(admin: User, user_id, reason: str, password: str | 
         # Otherwise an admin session plus the password would skip the admin's own second factor.
         raise Conflict(_("Switch off your own two-factor authentication on your security page."))
     confirm_password(admin, password, origin)
+    if admin.account.require_second_admin:
+        # The account wants two admins: record the request and answer 202 approval_pending.
+        from .recovery_passes import ApprovalPending, request_approval
+
+        if not is_enabled(user):
+            raise TwoFactorDisabled(_("This user has no two-factor authentication to switch off."))
+        pending = request_approval(admin, user, "disable_two_factor", reason, origin)
+        raise ApprovalPending(request_id=pending.pk)
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
         if not is_enabled(user):
             raise TwoFactorDisabled(_("This user has no two-factor authentication to switch off."))
-        remove_second_factor(user)
-        audit.record(Type.ADMIN_DISABLED_TWO_FACTOR, user=user, actor=admin, origin=origin, reason=reason)
-        notifications.notify(user, "two_factor_disabled", by="admin", actor=admin.login, reason=reason,
-                             ip=origin.ip)
+        disable_now(admin, user, reason, origin)
     return user
+
+
+def disable_now(admin: User, user: User, reason: str, origin: Origin, *, approved_by: User | None = None) -> None:
+    """Switch the user's 2FA off for an admin (caller holds the user's row locked in a transaction)."""
+    remove_second_factor(user)
+    extra = {"approved_by": approved_by.login} if approved_by is not None else {}
+    audit.record(Type.ADMIN_DISABLED_TWO_FACTOR, user=user, actor=admin, origin=origin, reason=reason, **extra)
+    notifications.notify(user, "two_factor_disabled", by="admin", actor=admin.login, reason=reason,
+                         ip=origin.ip)
 
 
 def operator_disable_two_factor(login: str, reason: str) -> User:

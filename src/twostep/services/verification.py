@@ -14,7 +14,7 @@ from ..core import backup_codes as codes_core
 from ..core import clock, totp
 from ..core.errors import MalformedCode
 from ..models import TotpDevice, User
-from . import audit, backup_codes, notifications, throttling
+from . import accounts, audit, backup_codes, notifications, throttling, trusted_browsers
 from .audit import Origin, Type
 from .errors import InvalidCode, InvalidCredentials, NoPendingSignIn, ServiceError
 
@@ -43,7 +43,8 @@ def _find_user(login: str) -> User | None:
     return User.objects.select_related("account").filter(login__iexact=login.strip()).first()
 
 
-def check_password(login: str, password: str, origin: Origin) -> PasswordStep:
+def check_password(login: str, password: str, origin: Origin,
+                   remembered_token: str | None = None) -> PasswordStep:
     """Check login and password; say what the sign-in needs next.
 
     A throttled attempt is refused before any password hash is computed. Failures count per
@@ -66,7 +67,13 @@ def check_password(login: str, password: str, origin: Origin) -> PasswordStep:
 
     if is_enabled(user):
         stage = SECOND_FACTOR
-    elif user.account.require_two_factor:
+        # A remembered browser skips only the second step, never the password (NIST §5.1);
+        # a locked second factor is not skipped either.
+        if (remembered_token and not throttling.second_factor_locked(user)
+                and trusted_browsers.recognise(user, remembered_token)):
+            stage = AUTHENTICATED
+            record_sign_in(user, origin, method="remembered_browser")
+    elif accounts.two_factor_required(user.account):
         stage = SETUP_REQUIRED
     else:
         stage = AUTHENTICATED

@@ -16,4 +16,14 @@ def site(request):
         "language_choices": settings.LANGUAGES,
         "show_sign_out": in_sign_in,
         "is_account_admin": bool(user is not None and user.is_authenticated and user.is_account_admin),
+        "two_factor_deadline": lambda: _deadline(user),  # the banner, read only when a page shows it
     }
+
+
+def _deadline(user):
+    """Return the required-2FA date a signed-in user without 2FA should be warned of, or None."""
+    if user is None or not user.is_authenticated:
+        return None
+    from ..services.deadlines import pending_deadline
+
+    return pending_deadline(user)

@@ -57,6 +57,20 @@ class LanguageMiddleware:
         return response
 
 
+class SessionLimitsMiddleware:
+    """End a signed-in session idle or old past its limits, on the server (pages and API alike).
+
+    Runs after AuthenticationMiddleware; also notes the session's last use once a minute.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        signin_state.end_if_expired(request)
+        return self.get_response(request)
+
+
 class UserLanguageMiddleware:
     """Apply the signed-in user's saved language (runs after AuthenticationMiddleware)."""
 

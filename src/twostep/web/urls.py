@@ -1,6 +1,6 @@
 """The pages' addresses, all in the `web` namespace."""
 
-from django.urls import path
+from django.urls import include, path
 
 from .views import account_admin, misc, security, setup, signin
 
@@ -27,4 +27,7 @@ urlpatterns = [
     path("account/policy", account_admin.policy, name="policy"),
     path("account/users/<int:user_id>/disable-2fa", account_admin.disable_two_factor,
          name="admin_disable_two_factor"),
+    path("", include("twostep.web.urls_activity")),  # security activity
+    path("", include("twostep.web.urls_sessions")),  # sessions and remembered browsers
+    path("", include("twostep.web.urls_recovery")),  # passwords, deadlines, recovery passes
 ]

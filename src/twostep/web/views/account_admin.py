@@ -33,7 +33,8 @@ def users(request):
     wanted = search.cleaned_data if search.is_valid() else {"q": "", "after": ""}
     try:
         rows, next_cursor = accounts.list_users(request.user, query=wanted["q"],
-                                                after=wanted["after"] or None)
+                                                after=wanted["after"] or None,
+                                                enrolled={"true": True, "false": False}.get(request.GET.get("enrolled")))
     except NotAccountAdmin as error:
         raise PermissionDenied(error.message) from None
     return render(request, "twostep/account/users.html", {
@@ -101,6 +102,9 @@ def disable_two_factor(request, user_id: int):
         form.add_error("password", error.message)
         return render(request, DISABLE_TEMPLATE, context, status=error.status)
     except ServiceError as error:
+        if error.code == "approval_pending":  # the account's second-admin rule (recovery_passes)
+            messages.info(request, error.message)
+            return redirect("web:users")
         context["page_error"] = error.message
         return render(request, DISABLE_TEMPLATE, context, status=error.status)
     messages.success(request, _("Two-factor authentication is off for %(login)s. They have been told by e-mail.")

@@ -71,7 +71,8 @@ def setup(request):
     if request.method != "POST":
         pending = enrollment.pending_setup(user)
         if pending is not None:
-            return _render_scan(request, user, forced, pending, AppCodeForm(auto_id="setup_%s"))
+            # No autofocus: on a phone it would scroll past the QR code to the field at the bottom.
+            return _render_scan(request, user, forced, pending, AppCodeForm(auto_id="setup_%s", autofocus=False))
         context["form"] = PasswordForm(auto_id="start_%s", require_password=not fresh)
         return render(request, START_TEMPLATE, context)
     form = context["form"] = PasswordForm(request.POST, auto_id="start_%s", require_password=not fresh)

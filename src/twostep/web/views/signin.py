@@ -48,7 +48,8 @@ def login(request):
         return render(request, "twostep/signin/login.html", context, status=400)
     try:
         step = verification.check_password(
-            form.cleaned_data["login"], form.cleaned_data["password"], origin(request)
+            form.cleaned_data["login"], form.cleaned_data["password"], origin(request),
+            remembered_token=signin_state.remembered_token(request),
         )
     except Throttled as error:
         return render_throttled(request, "twostep/signin/login.html", context, error)
@@ -68,7 +69,9 @@ def _second_step(request, method: str, form_class, template: str):
     user = signin_state.pending_user(request, SECOND_FACTOR)
     if user is None:
         return _expired(request)
-    context = {"next": next_param(request), "pending_login": user.login}
+    context = {"next": next_param(request), "pending_login": user.login,
+               "remember_days": user.account.remember_browser_days,
+               "remember_checked": request.POST.get("remember") == "on"}
     if request.method != "POST":
         return render(request, template, {**context, "form": form_class()})
     form = context["form"] = form_class(request.POST)
@@ -87,8 +90,12 @@ def _second_step(request, method: str, form_class, template: str):
     signin_state.finish(request, user, recovery=recovery)
     if recovery:
         # The lost-phone path: say how many codes are left and offer a new authenticator.
-        return _signed_in(request, user, "web:recover")
-    return _signed_in(request, user, next_url(request))
+        response = _signed_in(request, user, "web:recover")
+    else:
+        response = _signed_in(request, user, next_url(request))
+    if context["remember_checked"]:  # only now, after both factors (scheb #253)
+        signin_state.remember_browser(request, response)
+    return response
 
 
 @sensitive_post_parameters("code")

@@ -1,0 +1,202 @@
+"""Admin recovery pages: the one-time sign-in pass (issue, use, approve) and the deadline policy."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods, require_POST
+
+from ... import signin_state
+from ...http import origin
+from ...services import accounts, recovery, recovery_passes
+from ...services.errors import (
+    InvalidInput,
+    NoPendingSignIn,
+    NotAccountAdmin,
+    NotFound,
+    ServiceError,
+    Throttled,
+    WrongPassword,
+)
+from ...services.verification import SECOND_FACTOR
+from ..forms import AdminDisableForm, _password_field
+from .common import next_param, render_throttled, signed_in_required, with_next
+
+ISSUE_TEMPLATE = "twostep/recovery/issue.html"
+SHOWN_TEMPLATE = "twostep/recovery/pass_shown.html"
+USE_TEMPLATE = "twostep/recovery/use.html"
+
+
+class PassForm(forms.Form):
+    code = forms.CharField(
+        label=gettext_lazy("The one-time pass from your admin"), max_length=64,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters",
+                                      "spellcheck": "false", "autofocus": True, "class": "code-input"}),
+    )
+
+
+class ApproveForm(forms.Form):
+    password = _password_field(gettext_lazy("Your own password"))
+
+
+class DeadlineForm(forms.Form):
+    require_two_factor_from = forms.DateField(
+        label=gettext_lazy("Require two-step sign-in from (date)"), required=False,
+        help_text=gettext_lazy("Until then people without it see a reminder; from then on they must set it up. "
+                               "Leave empty for no deadline."),
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    require_second_admin = forms.BooleanField(
+        label=gettext_lazy("A second admin must approve switching 2FA off or a sign-in pass"), required=False,
+    )
+
+
+@sensitive_post_parameters("code")
+@require_http_methods(["GET", "HEAD", "POST"])
+@never_cache
+def use_pass(request):
+    """The second step with the admin's pass: then straight to registering a new authenticator."""
+    user = signin_state.pending_user(request, SECOND_FACTOR)
+    if user is None:
+        messages.info(request, NoPendingSignIn.default_message)
+        return redirect(with_next("web:login", next_param(request)))
+    context = {"pending_login": user.login}
+    if request.method != "POST":
+        return render(request, USE_TEMPLATE, {**context, "form": PassForm()})
+    form = context["form"] = PassForm(request.POST)
+    if not form.is_valid():
+        return render(request, USE_TEMPLATE, context, status=400)
+    try:
+        recovery_passes.use(user.pk, form.cleaned_data["code"], origin(request))
+    except Throttled as error:
+        return render_throttled(request, USE_TEMPLATE, context, error)
+    except NoPendingSignIn:
+        return redirect("web:login")
+    except ServiceError as error:
+        form.add_error("code", error.message)
+        return render(request, USE_TEMPLATE, context, status=error.status)
+    signin_state.finish(request, user, recovery=True)
+    return redirect("web:recover")
+
+
+def _target(request, user_id):
+    try:
+        return recovery.account_user(request.user, user_id)
+    except NotAccountAdmin as error:
+        raise PermissionDenied(error.message) from None
+    except NotFound:
+        raise Http404() from None
+
+
+@require_http_methods(["GET", "HEAD"])
+@signed_in_required
+def issue_pass_lookup(request):
+    """Find a user of the admin's account by login and go to their pass page."""
+    if not request.user.is_account_admin:
+        raise PermissionDenied()
+    login = (request.GET.get("login") or "").strip()[:150]
+    user = request.user.account.users.filter(login__iexact=login).first() if login else None
+    if user is None:
+        messages.error(request, _("No user with that login in your account."))
+        return redirect("web:users")
+    return redirect("web:admin_recovery_pass", user_id=user.pk)
+
+
+@sensitive_post_parameters("password")
+@require_http_methods(["GET", "HEAD", "POST"])
+@signed_in_required
+def issue_pass(request, user_id: int):
+    target = _target(request, user_id)
+    context = {"target": target, "is_self": target.pk == request.user.pk,
+               "second_admin": request.user.account.require_second_admin}
+    if request.method != "POST":
+        return render(request, ISSUE_TEMPLATE, {**context, "form": AdminDisableForm()})
+    form = context["form"] = AdminDisableForm(request.POST)
+    if not form.is_valid():
+        return render(request, ISSUE_TEMPLATE, context, status=400)
+    try:
+        issued = recovery_passes.issue(request.user, user_id, form.cleaned_data["reason"],
+                                       form.cleaned_data["password"], origin(request))
+    except Throttled as error:
+        return render_throttled(request, ISSUE_TEMPLATE, context, error)
+    except InvalidInput as error:
+        form.add_error("reason", error.message)
+        return render(request, ISSUE_TEMPLATE, context, status=error.status)
+    except WrongPassword as error:
+        form.add_error("password", error.message)
+        return render(request, ISSUE_TEMPLATE, context, status=error.status)
+    except ServiceError as error:
+        context["page_error"] = error.message
+        return render(request, ISSUE_TEMPLATE, context, status=error.status)
+    if issued.pending:
+        messages.info(request, _("The pass for %(login)s waits for another admin's approval.")
+                      % {"login": target.login})
+        return redirect("web:users")
+    return render(request, SHOWN_TEMPLATE, {"target": target, "code": issued.code,
+                                            "expires_at": issued.request.expires_at})
+
+
+@sensitive_post_parameters("password")
+@require_POST
+@signed_in_required
+def approve(request, request_id: int):
+    form = ApproveForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Enter your password to approve."))
+        return redirect("web:users")
+    try:
+        done = recovery_passes.approve(request.user, request_id, form.cleaned_data["password"], origin(request))
+    except NotAccountAdmin as error:
+        raise PermissionDenied(error.message) from None
+    except NotFound:
+        raise Http404() from None
+    except ServiceError as error:
+        messages.error(request, str(error.message))
+        return redirect("web:users")
+    if done.code:
+        return render(request, SHOWN_TEMPLATE, {"target": done.request.user, "code": done.code,
+                                                "expires_at": done.request.expires_at})
+    messages.success(request, _("Approved: two-factor authentication is off for %(login)s.")
+                     % {"login": done.request.user.login})
+    return redirect("web:users")
+
+
+@require_POST
+@signed_in_required
+def cancel(request, request_id: int):
+    try:
+        recovery_passes.cancel(request.user, request_id, origin(request))
+    except NotAccountAdmin as error:
+        raise PermissionDenied(error.message) from None
+    except NotFound:
+        raise Http404() from None
+    messages.success(request, _("The request was cancelled."))
+    return redirect("web:users")
+
+
+@require_POST
+@signed_in_required
+def deadline_policy(request):
+    form = DeadlineForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Enter a date as YYYY-MM-DD, or leave it empty."))
+        return redirect("web:users")
+    try:
+        accounts.set_two_factor_deadline(request.user, form.cleaned_data["require_two_factor_from"],
+                                         origin(request))
+        accounts.set_require_second_admin(request.user, form.cleaned_data["require_second_admin"],
+                                          origin(request))
+    except NotAccountAdmin as error:
+        raise PermissionDenied(error.message) from None
+    except InvalidInput as error:
+        messages.error(request, str(error.message))
+        return redirect("web:users")
+    messages.success(request, _("The policy was saved."))
+    return redirect("web:users")
