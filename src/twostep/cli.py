@@ -157,6 +157,15 @@ def _keys_reencrypt(args) -> None:
     print(f"re-encrypted {_count(count, 'TOTP secret')} with the newest key")
 
 
+def _reminders_send(args) -> None:
+    _setup()
+    from .services import deadlines
+
+    with _sending_mail():
+        sent = deadlines.send_due_reminders()
+    print(f"sent {_count(sent, 'reminder')}")
+
+
 # The command line ----------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -202,6 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     keys = _group(commands, "keys", "manage the encryption keys")
     _command(keys, "reencrypt", _keys_reencrypt,
              "re-encrypt every TOTP secret with the newest key in TWOSTEP_ENCRYPTION_KEYS")
+
+    reminders = _group(commands, "reminders", "reminders of required-2FA deadlines")
+    _command(reminders, "send", _reminders_send,
+             "send the reminders due 7 days and 1 day before each account's 2FA deadline (run daily)")
     return parser
 
 

@@ -163,3 +163,28 @@ def test_serve_answers_healthz_then_stops(run):
         output, _ = server.communicate(timeout=30)
     assert f"twostep serving on http://127.0.0.1:{port}" in output
     assert server.returncode == 0
+
+
+DEADLINE = """
+import datetime, django
+django.setup()
+from twostep.models import Account
+Account.objects.filter(name="Acme").update(
+    require_two_factor_from=datetime.date.today() + datetime.timedelta(days=7))
+"""
+
+
+def test_reminders_send_mails_each_unenrolled_user_once(run):
+    _acme(run)
+    run("user", "create", "bob", "--account", "Acme", "--email", "bob@acme.example", "--password-stdin",
+        stdin=PASSWORD + "\n")
+    set_deadline = subprocess.run([sys.executable, "-c", DEADLINE],
+                                  env={**run.env, "DJANGO_SETTINGS_MODULE": "config.settings"},
+                                  capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert set_deadline.returncode == 0, set_deadline.stderr
+    first = run("reminders", "send")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "sent 2 reminders"  # alice and bob, neither enrolled
+    assert "bob@acme.example" in first.stderr  # the mails (console backend) go to stderr
+    again = run("reminders", "send")
+    assert again.stdout.strip() == "sent 0 reminders"
