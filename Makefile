@@ -49,6 +49,7 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/http_signin.py
 
 clean:
 	rm -rf $(VENV) .test-data
