@@ -110,8 +110,7 @@ def test_scenario_wrong_codes_are_explained_then_throttled(page, service, lang, 
     seen = read_qr(page, tmp_path)
     enter_app_code(page, lang, app_code(seen.secret, ahead=300), button="Confirm")
     error = page.locator(".errorlist")
-    expect(error).to_contain_text(re.compile(r"\b(270|300|330)\b"))
-    expect(error).to_contain_text(say(lang, "ahead"))
+    expect(error).to_contain_text(re.compile(r"\b(4|5|6)\b"))  # minutes
     look(page, lang, "setup-clock-off")
     enter_app_code(page, lang, app_code(seen.secret), button="Confirm")
     leave_codes_page(page, lang)

@@ -84,14 +84,14 @@ def test_confirm_setup_refuses_a_malformed_code(member, clock, typed):
     assert not enrollment.is_enabled(member)
 
 
-@pytest.mark.parametrize(("offset_steps", "seconds", "word"), [(4, 120, "ahead"), (-3, -90, "behind")])
+@pytest.mark.parametrize(("offset_steps", "seconds", "word"), [(4, 120, "2 minutes fast"), (-3, -90, "2 minutes slow")])
 def test_confirm_setup_with_a_skewed_phone_clock_says_by_how_much(member, clock, offset_steps, seconds, word):
     """The phone is off by whole steps: the error carries clock_skew_seconds for the page."""
     setup = enrollment.start_setup(member, PASSWORD, ORIGIN)
     with pytest.raises(InvalidCode) as refused:
         enrollment.confirm_setup(member, code_for(setup.secret, clock, offset_steps), ORIGIN)
     assert refused.value.extra["clock_skew_seconds"] == seconds
-    assert str(abs(seconds)) in str(refused.value.message) and word in str(refused.value.message)
+    assert word in str(refused.value.message)
     assert not enrollment.is_enabled(member)
 
 

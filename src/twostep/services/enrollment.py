@@ -8,6 +8,7 @@ import segno
 from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from .. import crypto
 from ..core import clock, totp
@@ -97,11 +98,20 @@ def confirm_setup(user: User, code: str, origin: Origin, *, new_codes: bool = Fa
     if match is None:
         skew = totp.find_clock_skew(secret, typed, now_unix)
         if skew is not None:
+            minutes = max(1, round(abs(skew) / 60))
+            if skew > 0:
+                clock_off = ngettext("That code is from the future: your phone's clock looks about "
+                                     "%(minutes)d minute fast.",
+                                     "That code is from the future: your phone's clock looks about "
+                                     "%(minutes)d minutes fast.", minutes)
+            else:
+                clock_off = ngettext("That code is from the past: your phone's clock looks about "
+                                     "%(minutes)d minute slow.",
+                                     "That code is from the past: your phone's clock looks about "
+                                     "%(minutes)d minutes slow.", minutes)
             raise InvalidCode(
-                _("That code belongs to a different time: your phone's clock looks about "
-                  "%(seconds)d seconds %(direction)s. Set the phone to set its time "
-                  "automatically, then enter the new code.")
-                % {"seconds": abs(skew), "direction": _("ahead") if skew > 0 else _("behind")},
+                (clock_off % {"minutes": minutes}) + " "
+                + _("Let the phone set its time automatically, then enter the new code."),
                 status=400, clock_skew_seconds=skew,
             )
         raise InvalidCode(_("That code is not right. Check the app shows the new entry and try again."),
