@@ -34,8 +34,6 @@ enrollment.confirm_setup(user, pyotp.TOTP(setup.secret).now(), Origin())
 def run(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWOSTEP_", "DJANGO_"))}
     env.update(TWOSTEP_DATA_DIR=str(tmp_path / "data"), TWOSTEP_LOG_LEVEL="WARNING")
-    if os.environ.get("TWOSTEP_DATABASE_URL"):
-        pytest.skip("CLI tests use their own fresh SQLite data dir")
 
     def twostep(*args, stdin=None):
         return subprocess.run([TWOSTEP, *args], input=stdin, env=env, capture_output=True, text=True,
