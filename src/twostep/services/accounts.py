@@ -139,18 +139,26 @@ def list_users(admin: User, *, query: str = "", after: str | None = None,
     return [_status(u) for u in page[:limit]], next_cursor
 
 
-def set_require_two_factor(admin: User, require: bool, origin: Origin) -> Account:
-    """Require (or stop requiring) 2FA of every user of the admin's account."""
+def _change_policy(admin: User, field: str, value, origin: Origin, *, audit_value=None,
+                   after_change=None) -> Account:
+    """Set one policy field of the admin's account (row locked), auditing only a real change."""
     if not admin.is_account_admin:
         raise NotAccountAdmin()
     with transaction.atomic():
         account = Account.objects.select_for_update().get(pk=admin.account_id)
-        if account.require_two_factor != bool(require):
-            account.require_two_factor = bool(require)
-            account.save(update_fields=["require_two_factor"])
+        if getattr(account, field) != value:
+            setattr(account, field, value)
+            account.save(update_fields=[field])
+            if after_change is not None:
+                after_change(account)
             audit.record(Type.POLICY_CHANGED, user=admin, actor=admin, origin=origin,
-                         require_two_factor=account.require_two_factor)
+                         **{field: value if audit_value is None else audit_value})
     return account
+
+
+def set_require_two_factor(admin: User, require: bool, origin: Origin) -> Account:
+    """Require (or stop requiring) 2FA of every user of the admin's account."""
+    return _change_policy(admin, "require_two_factor", bool(require), origin)
 
 
 def two_factor_required(account: Account, today: date | None = None) -> bool:
@@ -180,28 +188,13 @@ def set_two_factor_deadline(admin: User, deadline: date | None, origin: Origin) 
         raise NotAccountAdmin()
     if deadline is not None and deadline < clock.utcnow().date():
         raise InvalidInput(_("The date is in the past: choose today or a later day."))
-    with transaction.atomic():
-        account = Account.objects.select_for_update().get(pk=admin.account_id)
-        if account.require_two_factor_from != deadline:
-            account.require_two_factor_from = deadline
-            account.save(update_fields=["require_two_factor_from"])
-            audit.record(Type.POLICY_CHANGED, user=admin, actor=admin, origin=origin,
-                         require_two_factor_from=deadline.isoformat() if deadline else None)
-    return account
+    return _change_policy(admin, "require_two_factor_from", deadline, origin,
+                          audit_value=deadline.isoformat() if deadline else None)
 
 
 def set_require_second_admin(admin: User, require: bool, origin: Origin) -> Account:
     """Make an admin's switch-off or recovery pass wait for another admin's approval (or not)."""
-    if not admin.is_account_admin:
-        raise NotAccountAdmin()
-    with transaction.atomic():
-        account = Account.objects.select_for_update().get(pk=admin.account_id)
-        if account.require_second_admin != bool(require):
-            account.require_second_admin = bool(require)
-            account.save(update_fields=["require_second_admin"])
-            audit.record(Type.POLICY_CHANGED, user=admin, actor=admin, origin=origin,
-                         require_second_admin=account.require_second_admin)
-    return account
+    return _change_policy(admin, "require_second_admin", bool(require), origin)
 
 
 def set_remember_browser_days(admin: User, days: int, origin: Origin) -> Account:
@@ -212,15 +205,8 @@ def set_remember_browser_days(admin: User, days: int, origin: Origin) -> Account
         raise NotAccountAdmin()
     if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= trusted_browsers.MAX_DAYS:
         raise InvalidInput(_("Remembering a browser lasts 1 to 90 days, or 0 to switch it off."))
-    with transaction.atomic():
-        account = Account.objects.select_for_update().get(pk=admin.account_id)
-        if account.remember_browser_days != days:
-            account.remember_browser_days = days
-            account.save(update_fields=["remember_browser_days"])
-            trusted_browsers.apply_policy(account)
-            audit.record(Type.POLICY_CHANGED, user=admin, actor=admin, origin=origin,
-                         remember_browser_days=days)
-    return account
+    return _change_policy(admin, "remember_browser_days", days, origin,
+                          after_change=trusted_browsers.apply_policy)
 
 
 def security_events(user: User, *, before: int | None = None, limit: int = 50):

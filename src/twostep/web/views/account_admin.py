@@ -64,7 +64,7 @@ def policy(request):
     return redirect("web:users")
 
 
-def _target(request, user_id):
+def account_user_or_404(request, user_id):
     try:
         return recovery.account_user(request.user, user_id)
     except NotAccountAdmin as error:
@@ -78,7 +78,7 @@ def _target(request, user_id):
 @require_http_methods(["GET", "HEAD", "POST"])
 @signed_in_required
 def disable_two_factor(request, user_id: int):
-    target = _target(request, user_id)
+    target = account_user_or_404(request, user_id)
     context = {"target": target, "target_has_2fa": enrollment.is_enabled(target),
                "is_self": target.pk == request.user.pk}
     if request.method != "POST":

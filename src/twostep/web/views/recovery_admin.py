@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from ... import signin_state
 from ...http import origin
-from ...services import accounts, recovery, recovery_passes
+from ...services import accounts, recovery_passes
 from ...services.errors import (
     InvalidInput,
     NoPendingSignIn,
@@ -27,6 +27,7 @@ from ...services.errors import (
 )
 from ...services.verification import SECOND_FACTOR
 from ..forms import AdminDisableForm, _password_field
+from .account_admin import account_user_or_404
 from .common import next_param, render_throttled, signed_in_required, with_next
 
 ISSUE_TEMPLATE = "twostep/recovery/issue.html"
@@ -86,15 +87,6 @@ def use_pass(request):
     return redirect("web:recover")
 
 
-def _target(request, user_id):
-    try:
-        return recovery.account_user(request.user, user_id)
-    except NotAccountAdmin as error:
-        raise PermissionDenied(error.message) from None
-    except NotFound:
-        raise Http404() from None
-
-
 @require_http_methods(["GET", "HEAD"])
 @signed_in_required
 def issue_pass_lookup(request):
@@ -113,7 +105,7 @@ def issue_pass_lookup(request):
 @require_http_methods(["GET", "HEAD", "POST"])
 @signed_in_required
 def issue_pass(request, user_id: int):
-    target = _target(request, user_id)
+    target = account_user_or_404(request, user_id)
     context = {"target": target, "is_self": target.pk == request.user.pk,
                "second_admin": request.user.account.require_second_admin}
     if request.method != "POST":
