@@ -28,7 +28,6 @@ from .audit import Origin, Type
 from .enrollment import is_enabled
 from .errors import (
     Conflict,
-    NoPendingSignIn,
     NotAccountAdmin,
     NotFound,
     ServiceError,
@@ -152,38 +151,26 @@ def _activate_pass(request: RecoveryRequest, admin: User, origin: Origin) -> str
 def use(user_id: int, code: str, origin: Origin) -> User:
     """Spend a pass at the second step; raise InvalidCode or Throttled. Signs nothing in itself.
 
-    The user's row is locked, the throttle checked first (a throttled pass is not looked at),
-    and the pass spent by one conditional UPDATE.
+    It runs under the same per-user throttle as app and backup codes, and the pass is spent by
+    one conditional UPDATE.
     """
-    from .verification import _count_failure, record_sign_in
+    from .verification import count_failure, guarded_attempt, record_sign_in
 
-    error: ServiceError | None = None
-    with transaction.atomic():
-        user = User.objects.select_for_update().select_related("account").filter(pk=user_id).first()
-        if user is None or not user.is_active:
-            raise NoPendingSignIn()
-        now = clock.utcnow()
-        try:
-            throttling.check_second_factor(user, now)
-        except ServiceError as throttled:
-            audit.record(Type.THROTTLED, user=user, origin=origin, step="recovery_pass")
-            error = throttled
-        else:
-            typed = normalize(code)
-            won = typed is not None and RecoveryRequest.objects.filter(
-                user=user, kind=Kind.SIGN_IN_PASS, token_digest=digest(typed), approved_at__isnull=False,
-                used_at__isnull=True, cancelled_at__isnull=True, expires_at__gt=now,
-            ).update(used_at=now) == 1
-            if won:
-                throttling.reset_second_factor(user)
-                audit.record(Type.RECOVERY_PASS_USED, user=user, actor=user, origin=origin)
-                notifications.notify(user, "recovery_pass_used", ip=origin.ip)
-                record_sign_in(user, origin, method="recovery_pass")
-            else:
-                error = _count_failure(user, now, origin, "recovery_pass", "sign_in")
-    if error is not None:
-        raise error
-    return user
+    def attempt(user: User, now) -> ServiceError | None:
+        typed = normalize(code)
+        won = typed is not None and RecoveryRequest.objects.filter(
+            user=user, kind=Kind.SIGN_IN_PASS, token_digest=digest(typed), approved_at__isnull=False,
+            used_at__isnull=True, cancelled_at__isnull=True, expires_at__gt=now,
+        ).update(used_at=now) == 1
+        if not won:
+            return count_failure(user, now, origin, "recovery_pass", "sign_in")
+        throttling.reset_second_factor(user)
+        audit.record(Type.RECOVERY_PASS_USED, user=user, actor=user, origin=origin)
+        notifications.notify(user, "recovery_pass_used", ip=origin.ip)
+        record_sign_in(user, origin, method="recovery_pass")
+        return None
+
+    return guarded_attempt(user_id, origin, "recovery_pass", attempt, needs_authenticator=False)
 
 
 # Second admin ------------------------------------------------------------------------------

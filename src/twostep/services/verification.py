@@ -109,63 +109,70 @@ def _spend_totp(user: User, code: str) -> bool:
     return won == 1
 
 
-def check_code(user_id: int, code: str, origin: Origin, *, method: str = "auto",
-               purpose: str = "sign_in") -> CodeAccepted:
-    """Check a second-factor code for a user and spend it; raise InvalidCode or Throttled.
+def guarded_attempt(user_id: int, origin: Origin, step: str, attempt, *, needs_authenticator: bool = True) -> User:
+    """Run one second-factor attempt under the per-user throttle; return the user or raise.
 
-    The user's row is locked for the whole check, so concurrent attempts queue: the throttle
-    they read is current, and one failure counter serves app and backup codes alike.
+    The user's row is locked for the whole attempt, so concurrent attempts queue: the throttle
+    they read is current, and one failure counter serves every kind of code. A throttled
+    attempt is refused without calling `attempt` — a throttled guess never learns whether it
+    was right. `attempt(user, now)` spends the code and returns None, or the error to raise
+    (after counting a failure with `count_failure`); failures are committed before raising.
     """
-    if not isinstance(code, str):
-        raise InvalidCode()
-    if method == "auto" or (method == "totp" and codes_core.looks_like_backup_code(code)):
-        method = "backup_code" if codes_core.looks_like_backup_code(code) else "totp"
     error: ServiceError | None = None
-    remaining = 0
     with transaction.atomic():
         user = User.objects.select_for_update().select_related("account").filter(pk=user_id).first()
-        if user is None or not user.is_active or not TotpDevice.objects.filter(user=user, confirmed=True).exists():
+        if user is None or not user.is_active or (
+            needs_authenticator and not TotpDevice.objects.filter(user=user, confirmed=True).exists()
+        ):
             raise NoPendingSignIn()
         now = clock.utcnow()
         try:
             throttling.check_second_factor(user, now)
         except ServiceError as throttled:
-            # Not evaluated at all: a throttled guess never learns whether it was right.
-            audit.record(Type.THROTTLED, user=user, origin=origin, step="second_factor")
+            audit.record(Type.THROTTLED, user=user, origin=origin, step=step)
             error = throttled
         else:
-            try:
-                if method == "totp":
-                    ok = _spend_totp(user, code)
-                else:
-                    ok = backup_codes.spend(user, code, now)
-            except MalformedCode:
-                # A typo (wrong shape or check symbol) is never a valid code: not counted.
-                error = InvalidCode(
-                    _("An app code is 6 digits.") if method == "totp"
-                    else _("That is not a backup code: check it for typos.")
-                )
-            else:
-                if ok:
-                    throttling.reset_second_factor(user)
-                    if method == "backup_code":
-                        remaining = backup_codes.remaining(user)
-                        audit.record(Type.BACKUP_CODE_USED, user=user, actor=user, origin=origin,
-                                     remaining=remaining, purpose=purpose)
-                        notifications.notify(user, "backup_code_used", remaining=remaining, purpose=purpose,
-                                             ip=origin.ip)
-                    else:
-                        remaining = backup_codes.remaining(user)
-                    if purpose == "sign_in":
-                        record_sign_in(user, origin, method=method)
-                else:
-                    error = _count_failure(user, now, origin, method, purpose)
+            error = attempt(user, now)
     if error is not None:
         raise error
+    return user
+
+
+def check_code(user_id: int, code: str, origin: Origin, *, method: str = "auto",
+               purpose: str = "sign_in") -> CodeAccepted:
+    """Check a second-factor code (app or backup) and spend it; raise InvalidCode or Throttled."""
+    if not isinstance(code, str):
+        raise InvalidCode()
+    if method == "auto" or (method == "totp" and codes_core.looks_like_backup_code(code)):
+        method = "backup_code" if codes_core.looks_like_backup_code(code) else "totp"
+    remaining = 0
+
+    def attempt(user: User, now) -> ServiceError | None:
+        nonlocal remaining
+        try:
+            ok = _spend_totp(user, code) if method == "totp" else backup_codes.spend(user, code, now)
+        except MalformedCode:
+            # A typo (wrong shape or check symbol) is never a valid code: not counted.
+            return InvalidCode(_("An app code is 6 digits.") if method == "totp"
+                               else _("That is not a backup code: check it for typos."))
+        if not ok:
+            return count_failure(user, now, origin, method, purpose)
+        throttling.reset_second_factor(user)
+        remaining = backup_codes.remaining(user)
+        if method == "backup_code":
+            audit.record(Type.BACKUP_CODE_USED, user=user, actor=user, origin=origin,
+                         remaining=remaining, purpose=purpose)
+            notifications.notify(user, "backup_code_used", remaining=remaining, purpose=purpose,
+                                 ip=origin.ip)
+        if purpose == "sign_in":
+            record_sign_in(user, origin, method=method)
+        return None
+
+    guarded_attempt(user_id, origin, "second_factor", attempt)
     return CodeAccepted(method=method, backup_codes_remaining=remaining)
 
 
-def _count_failure(user: User, now, origin: Origin, method: str, purpose: str) -> ServiceError:
+def count_failure(user: User, now, origin: Origin, method: str, purpose: str) -> ServiceError:
     throttling.record_second_factor_failure(user, now)
     audit.record(Type.SECOND_FACTOR_FAILED, user=user, origin=origin, method=method,
                  purpose=purpose, failures=user.second_factor_failures)
