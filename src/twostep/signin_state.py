@@ -62,7 +62,8 @@ def finish(request, user: User, *, recovery: bool = False) -> None:
     request.session[SIGNED_IN_AT] = request.session[SEEN_AT] = clock.now()
     sessions.start(user, request.session.session_key, origin(request))
     if recovery:
-        request.session[RECOVERY] = True
+        # How the user got in without the authenticator: "backup_code" or "recovery_pass".
+        request.session[RECOVERY] = recovery if isinstance(recovery, str) else "backup_code"
 
 
 def finish_after_setup(request, user: User) -> None:
@@ -94,6 +95,11 @@ def password_is_fresh(request) -> bool:
 def after_recovery(request) -> bool:
     """Tell whether this session signed in with a backup code (offer a new authenticator)."""
     return bool(request.session.get(RECOVERY))
+
+
+def signed_in_with_pass(request) -> bool:
+    """Tell whether this session signed in with an admin's one-time pass (not a backup code)."""
+    return request.session.get(RECOVERY) == "recovery_pass"
 
 
 def stage(request) -> str:

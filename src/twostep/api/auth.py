@@ -89,7 +89,7 @@ def second_factor(request, response: HttpResponse, body: SecondFactorIn):
         from ..services import recovery_passes  # the admin's one-time pass: straight to a new authenticator
 
         recovery_passes.use(user.pk, body.code, origin(request))
-        signin_state.finish(request, user, recovery=True)
+        signin_state.finish(request, user, recovery="recovery_pass")
         return {"stage": AUTHENTICATED, "method": "recovery_pass", "backup_codes_remaining": 0}
     accepted = verification.check_code(user.pk, body.code, origin(request), method=body.method)
     signin_state.finish(request, user, recovery=accepted.method == "backup_code")

@@ -38,9 +38,10 @@ class ChangeForm(forms.Form):
     new_password = _password_field(gettext_lazy("New password"), autocomplete="new-password")
 
 
-def _no_referrer(response):
-    # The reset link's token is in this page's address: never send it on as a Referer.
-    response["Referrer-Policy"] = "no-referrer"
+def _same_origin_referrer(response):
+    # The reset link's token is in this page's address: never send it to another site as a Referer.
+    # (not no-referrer: Chromium then posts the form with "Origin: null" and CSRF refuses it)
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 
@@ -74,22 +75,22 @@ def reset_confirm(request, uidb64: str, token: str):
     try:
         user = passwords.user_for_link(uidb64, token)
     except passwords.InvalidResetLink as error:
-        return _no_referrer(render(request, SET_TEMPLATE, {"page_error": error.message, "invalid": True},
+        return _same_origin_referrer(render(request, SET_TEMPLATE, {"page_error": error.message, "invalid": True},
                                    status=400))
     context = {"reset_login": user.login}
     if request.method != "POST":
-        return _no_referrer(render(request, SET_TEMPLATE, {**context, "form": SetPasswordForm()}))
+        return _same_origin_referrer(render(request, SET_TEMPLATE, {**context, "form": SetPasswordForm()}))
     form = context["form"] = SetPasswordForm(request.POST)
     if not form.is_valid():
-        return _no_referrer(render(request, SET_TEMPLATE, context, status=400))
+        return _same_origin_referrer(render(request, SET_TEMPLATE, context, status=400))
     try:
         passwords.confirm_reset(uidb64, token, form.cleaned_data["password"], origin(request))
     except InvalidInput as error:
         form.add_error("password", error.message)
-        return _no_referrer(render(request, SET_TEMPLATE, context, status=error.status))
+        return _same_origin_referrer(render(request, SET_TEMPLATE, context, status=error.status))
     except ServiceError as error:
         context["page_error"] = error.message
-        return _no_referrer(render(request, SET_TEMPLATE, context, status=error.status))
+        return _same_origin_referrer(render(request, SET_TEMPLATE, context, status=error.status))
     # Never signed in here (ASVS 6.4.3): the sign-in page asks for the password and the code.
     signin_state.sign_out(request)
     messages.success(request, _("Your password was changed and you were signed out everywhere. "

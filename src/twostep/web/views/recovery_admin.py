@@ -83,7 +83,7 @@ def use_pass(request):
     except ServiceError as error:
         form.add_error("code", error.message)
         return render(request, USE_TEMPLATE, context, status=error.status)
-    signin_state.finish(request, user, recovery=True)
+    signin_state.finish(request, user, recovery="recovery_pass")
     return redirect("web:recover")
 
 

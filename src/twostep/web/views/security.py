@@ -123,12 +123,13 @@ def disable(request):
 @require_safe
 @signed_in_required
 def recover(request):
-    """After a backup-code sign-in: say how many codes are left and offer a new authenticator."""
+    """After a backup-code or recovery-pass sign-in: say what was used and offer a new authenticator."""
     if not signin_state.after_recovery(request):
         return redirect("web:security")
     left = backup_codes.remaining(request.user)
     return render(request, "twostep/security/recover.html", {
         "codes_left": left,
+        "via_pass": signin_state.signed_in_with_pass(request),
         "codes_low": backup_codes.is_low(left),
         "codes_low_limit": settings.TWOSTEP_BACKUP_CODES_LOW,
         "form": PasswordForm(auto_id="recover_%s",
