@@ -126,17 +126,21 @@ def list_users(admin: User, *, query: str = "", after: str | None = None,
     if not admin.is_account_admin:
         raise NotAccountAdmin()
     limit = max(1, min(int(limit), 200))
-    rows = _status_queryset().filter(account_id=admin.account_id)
+    # Page over bare user rows first (the (account, login) index answers it), then count codes
+    # for that page only: an aggregate over the whole account would cost every page O(users).
+    rows = User.objects.filter(account_id=admin.account_id)
     if enrolled is not None:
-        rows = rows.filter(two_factor_enabled=bool(enrolled))
+        has_device = Exists(TotpDevice.objects.filter(user=OuterRef("pk"), confirmed=True))
+        rows = rows.filter(has_device) if enrolled else rows.exclude(has_device)
     query = (query or "").strip()[:150]
     if query:
         rows = rows.filter(Q(login__icontains=query) | Q(email__icontains=query))
     if after:
         rows = rows.filter(login__gt=after)
-    page = list(rows.order_by("login")[: limit + 1])
-    next_cursor = page[limit - 1].login if len(page) > limit else None
-    return [_status(u) for u in page[:limit]], next_cursor
+    ids = list(rows.order_by("login").values_list("pk", flat=True)[: limit + 1])
+    page = list(_status_queryset().filter(pk__in=ids[:limit]).order_by("login"))
+    next_cursor = page[-1].login if len(ids) > limit else None
+    return [_status(u) for u in page], next_cursor
 
 
 def _change_policy(admin: User, field: str, value, origin: Origin, *, audit_value=None,
