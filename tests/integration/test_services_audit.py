@@ -7,7 +7,7 @@ import pytest
 
 from twostep.core import backup_codes as codes_core
 from twostep.models import SecurityEvent
-from twostep.services import accounts, backup_codes, enrollment, recovery, verification
+from twostep.services import accounts, activity, backup_codes, enrollment, recovery, verification
 from twostep.services.audit import Origin
 from twostep.services.errors import ServiceError
 
@@ -165,7 +165,7 @@ def test_event_detail_never_holds_the_code(enrolled):
 def test_user_sees_own_events_newest_first(enrolled, make_user, clock):
     make_user("other")
     verification.check_code(enrolled.user.pk, enrolled.code(), HERE)
-    events, next_cursor = accounts.security_events(enrolled.user)
+    events, next_cursor = activity.own_events(enrolled.user)
     assert next_cursor is None
     assert {e.user_id for e in events} == {enrolled.user.pk}
     assert events[0].type == "sign_in"

@@ -6,7 +6,7 @@ from ninja import Query, Router
 
 from .. import signin_state
 from ..http import origin
-from ..services import accounts, backup_codes, deadlines, enrollment
+from ..services import accounts, activity, backup_codes, deadlines, enrollment
 from ..services.errors import (
     InvalidCode,
     InvalidInput,
@@ -115,7 +115,7 @@ def disable(request, body: DisableIn):
             **spec(EventsOut, NotAuthenticated, SetupRequired, InvalidInput))
 def security_events(request, params: Query[EventsQuery]):
     """List the user's own security events, newest first, a page at a time."""
-    events, next_cursor = accounts.security_events(request.auth, before=params.cursor)
+    events, next_cursor = activity.own_events(request.auth, before=params.cursor)
     return {
         "events": [
             {"id": e.pk, "type": e.type, "description": str(e.get_type_display()), "at": e.at,

@@ -213,19 +213,6 @@ def set_remember_browser_days(admin: User, days: int, origin: Origin) -> Account
                           after_change=trusted_browsers.apply_policy)
 
 
-def security_events(user: User, *, before: int | None = None, limit: int = 50):
-    """Return a page of the user's own security events, newest first, and the next cursor."""
-    from ..models import SecurityEvent
-
-    limit = max(1, min(int(limit), 200))
-    rows = SecurityEvent.objects.filter(user=user).select_related("actor")
-    if before:
-        rows = rows.filter(pk__lt=before)
-    page = list(rows.order_by("-pk")[: limit + 1])
-    next_cursor = page[limit - 1].pk if len(page) > limit else None
-    return page[:limit], next_cursor
-
-
 def set_language(user: User, language: str) -> None:
     """Remember the language the user reads pages and e-mails in (one of settings.LANGUAGES)."""
     from django.conf import settings

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST, require_safe
 from ... import signin_state
 from ...core.backup_codes import COUNT
 from ...http import origin
-from ...services import accounts, backup_codes, enrollment
+from ...services import activity, backup_codes, enrollment
 from ...services.errors import InvalidCode, ServiceError, Throttled, TwoFactorRequired, WrongPassword
 from ..forms import DisableForm, PasswordForm
 from .codes import render_codes
@@ -37,7 +37,7 @@ def _render_overview(request, *, forms=None, page_error=None, status=200, retry_
     user = request.user
     enabled = enrollment.is_enabled(user)
     left = backup_codes.remaining(user) if enabled else 0
-    events, _more = accounts.security_events(user, limit=RECENT_EVENTS)
+    events, _more = activity.own_events(user, limit=RECENT_EVENTS)
     context = {
         "two_factor_on": enabled,
         "required": enrollment.is_required(user),
