@@ -62,18 +62,19 @@ def bench_backup_code_check() -> None:
 
     from twostep.core import clock
     from twostep.models import BackupCode
-    from twostep.services import accounts, backup_codes, enrollment
+    from twostep.services import accounts, authenticators
     from twostep.services.audit import Origin
+    from twostep.services.factors import backup_codes
 
     print("backup-code check (SQLite, one user with 10 codes)")
     origin = Origin(ip="127.0.0.1", user_agent="bench")
     password = "bench password long enough"
     accounts.create_account("Bench", "bench", "bench@example.com", password)
     user = accounts.user_status("bench").user
-    setup = enrollment.start_setup(user, password, origin)
+    setup = authenticators.start_app(user, password, origin)
     from twostep.core import totp
 
-    confirmed = enrollment.confirm_setup(user, totp.hotp(setup.secret, totp.time_step(clock.now())), origin)
+    confirmed = authenticators.confirm_app(user, totp.hotp(setup.secret, totp.time_step(clock.now())), origin)
     codes = confirmed.backup_codes.codes
     # Many users' codes in the table, as in production.
     for n in range(200):

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 
 from twostep.core import clock as clock_module
-from twostep.services import accounts, enrollment
+from twostep.services import accounts, authenticators
 from twostep.services.audit import Origin
 
 PASSWORD = "correct horse battery staple"
@@ -73,9 +73,9 @@ class Enrolled:
 @pytest.fixture
 def enroll(clock):
     def enroll_user(user):
-        setup = enrollment.start_setup(user, PASSWORD, ORIGIN)
+        setup = authenticators.start_app(user, PASSWORD, ORIGIN)
         first = pyotp.TOTP(setup.secret).at(clock())
-        confirmed = enrollment.confirm_setup(user, first, ORIGIN)
+        confirmed = authenticators.confirm_app(user, first, ORIGIN)
         clock.advance(30)  # the first code is spent; later codes come from the next step
         return Enrolled(user, setup.secret, confirmed.backup_codes.codes, clock)
     return enroll_user

@@ -117,7 +117,8 @@ def _user_show(args) -> None:
         "is_active": user.is_active,
         "two_factor_enabled": status.two_factor_enabled,
         "backup_codes_remaining": status.backup_codes_remaining,
-        "backup_codes_generated_at": _iso(user.backup_codes_generated_at),
+        "backup_codes_generated_at": _iso(status.backup_codes_generated_at),
+        "authenticators": [{"kind": kind, "name": name} for kind, name in status.authenticators],
         "last_login": _iso(status.last_login),
         "second_factor_failures": user.second_factor_failures,
         "second_factor_blocked_until": _iso(user.second_factor_blocked_until),
@@ -132,7 +133,7 @@ def _user_show(args) -> None:
         second_factor = f"paused until {_when(user.second_factor_blocked_until)}"
     else:
         second_factor = "usable"
-    made = user.backup_codes_generated_at
+    made = status.backup_codes_generated_at
     rows = [
         ("login", user.login),
         ("account", user.account.name),
@@ -140,6 +141,7 @@ def _user_show(args) -> None:
         ("admin", _yes(user.is_account_admin)),
         ("active", _yes(user.is_active)),
         ("two-factor", "on" if status.two_factor_enabled else "off"),
+        ("authenticators", ", ".join(f"{name} ({kind})" for kind, name in status.authenticators) or "none"),
         ("backup codes", f"{status.backup_codes_remaining} left" + (f", made {_when(made)}" if made else "")),
         ("last sign-in", _when(status.last_login) if status.last_login else "never"),
         ("wrong codes", f"{user.second_factor_failures} in a row"),

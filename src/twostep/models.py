@@ -55,11 +55,7 @@ class User(AbstractBaseUser):
     # Changing the stamp ends every session of the user (it is part of the session hash).
     security_stamp = models.CharField(max_length=32, default=_new_stamp)
 
-    # Backup codes: the salt and time of the current set (codes themselves in BackupCode).
-    backup_codes_salt = models.CharField(max_length=32, blank=True, default="")
-    backup_codes_generated_at = models.DateTimeField(null=True, blank=True)
-
-    # Second-factor throttle: consecutive failures (app and backup codes together).
+    # Second-factor throttle: consecutive failures of every kind of second factor together.
     second_factor_failures = models.PositiveIntegerField(default=0)
     second_factor_blocked_until = models.DateTimeField(null=True, blank=True)
     # Last time a "failed second step" mail went out (at most one an hour).
@@ -96,26 +92,70 @@ class User(AbstractBaseUser):
         return self.is_active and self.is_staff
 
 
-class TotpDevice(models.Model):
-    """An authenticator app. A pending device (confirmed=False) waits for its first code."""
+class Authenticator(models.Model):
+    """A second factor the user registered: an authenticator app, or a security key / passkey.
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="totp_devices")
-    encrypted_secret = models.BinaryField()
+    The common fields come first; each kind keeps a few columns of its own, read and written only
+    by the slice that owns the kind (services/factors/). Two-factor authentication is on when the
+    user has one confirmed row of any kind. An app waits unconfirmed until its first code.
+    """
+
+    class Kind(models.TextChoices):
+        TOTP = "totp", _("Authenticator app")
+        WEBAUTHN = "webauthn", _("Security key or passkey")
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="authenticators")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    name = models.CharField(_("name"), max_length=60)
     confirmed = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
-    # The newest time step accepted: any step at or before it is a replay (RFC 6238 §5.2).
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    # totp: the Fernet-encrypted key, and the newest time step accepted: any step at or before
+    # it is a replay (RFC 6238 §5.2).
+    encrypted_secret = models.BinaryField(null=True, blank=True)
     last_step = models.BigIntegerField(null=True, blank=True)
+
+    # webauthn: the credential as registered (W3C WebAuthn Level 3 §6.5). The id is base64url.
+    credential_id = models.CharField(max_length=1400, null=True, blank=True, unique=True)
+    public_key = models.BinaryField(null=True, blank=True)
+    sign_count = models.BigIntegerField(default=0)
+    transports = models.JSONField(default=list, blank=True)
+    aaguid = models.CharField(max_length=36, blank=True, default="")
+    backup_eligible = models.BooleanField(default=False)
+    backup_state = models.BooleanField(default=False)
+    # A discoverable credential registered with user verification: signs in on its own.
+    passkey = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
+            # One app waiting for its first code at a time; a new start replaces it.
             models.UniqueConstraint(
-                fields=["user"], condition=models.Q(confirmed=True), name="one_confirmed_device"
+                fields=["user"], condition=models.Q(confirmed=False), name="one_pending_authenticator"
             ),
             models.UniqueConstraint(
-                fields=["user"], condition=models.Q(confirmed=False), name="one_pending_device"
+                "user", Lower("name"), condition=models.Q(confirmed=True), name="authenticator_name_unique"
             ),
         ]
+        indexes = [models.Index(fields=["user", "confirmed"], name="authenticator_user_confirmed")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BackupCodeSet(models.Model):
+    """The user's current set of backup codes: its salt, size and when it was made.
+
+    Making a new set replaces the row and every code of the old one. `saved_at` is when the user
+    said they had saved the codes.
+    """
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="backup_code_set")
+    salt = models.CharField(max_length=32)
+    size = models.PositiveSmallIntegerField()
+    generated_at = models.DateTimeField()
+    saved_at = models.DateTimeField(null=True, blank=True)
 
 
 class BackupCode(models.Model):
@@ -220,6 +260,10 @@ class SecurityEvent(models.Model):
         TWO_FACTOR_ENABLED = "two_factor_enabled", _("Two-factor authentication switched on")
         TWO_FACTOR_DISABLED = "two_factor_disabled", _("Two-factor authentication switched off")
         AUTHENTICATOR_REPLACED = "authenticator_replaced", _("New authenticator registered")
+        AUTHENTICATOR_ADDED = "authenticator_added", _("Authenticator added")
+        AUTHENTICATOR_REMOVED = "authenticator_removed", _("Authenticator removed")
+        AUTHENTICATOR_RENAMED = "authenticator_renamed", _("Authenticator renamed")
+        CLONED_KEY_SUSPECTED = "cloned_key_suspected", _("Security key refused: it may have been copied")
         BACKUP_CODES_GENERATED = "backup_codes_generated", _("New backup codes made")
         BACKUP_CODE_USED = "backup_code_used", _("Backup code used")
         ADMIN_DISABLED_TWO_FACTOR = "admin_disabled_two_factor", _("Admin switched two-factor authentication off")

@@ -1,13 +1,11 @@
-"""The sign-in's state in the session, shared by the web pages and the API.
+"""Where the sign-in lives between requests: Django's session, for the pages and the API.
 
-Between the password and the second factor the session holds only the user's id, the stage,
-the time and the user's security stamp — never the password (CVE-2020-15105) — and the user is
-not signed in: nothing but the second step (or the forced setup) can use that state.
+`WebSession` is the storage `services/signin.py` works on; it decides nothing. The helpers
+below read the flow's answers for a request, so a view or an API route says
+`signin_state.stage(request)` rather than building the storage itself.
 """
 
 from __future__ import annotations
-
-import time
 
 from django.conf import settings
 from django.contrib.auth import login, logout, update_session_auth_hash
@@ -15,69 +13,107 @@ from django.contrib.auth import login, logout, update_session_auth_hash
 from .core import clock
 from .http import origin
 from .models import User
-from .services import enrollment, sessions, trusted_browsers, verification
-from .services.verification import AUTHENTICATED, SECOND_FACTOR, SETUP_REQUIRED
+from .services import sessions, signin, trusted_browsers
 
-PENDING = "twostep_pending"
-PASSWORD_AT = "twostep_password_at"
-RECOVERY = "twostep_recovery"
-SIGNED_IN_AT = "twostep_signed_in_at"  # clock.now() at the full sign-in (absolute timeout)
+HELD = "twostep_pending"
+PROOF = "twostep_proof"
+STASH = "twostep_stash"
 SEEN_AT = "twostep_seen_at"  # clock.now() of the last request, to the minute (idle timeout)
-SETUP_MINUTES = 15  # time to find the phone and scan a code when setup is forced
+STASH_SECONDS = 300  # a WebAuthn challenge is single use and expires in 5 minutes
 BACKEND = "twostep.auth_backend.LoginBackend"
 
 
-def begin(request, user: User, stage: str) -> None:
-    """Hold a half-signed-in user after a right password (new session key: no fixation)."""
-    request.session.cycle_key()
-    request.session.pop(RECOVERY, None)
-    request.session[PENDING] = {
-        "uid": user.pk, "stage": stage, "at": time.time(), "stamp": user.security_stamp,
-    }
-    request.session[PASSWORD_AT] = time.time()
+class WebSession:
+    """The sign-in state in a request's Django session."""
+
+    def __init__(self, request):
+        self.request = request
+        self.store = request.session
+
+    def signed_in_user(self) -> User | None:
+        user = getattr(self.request, "user", None)
+        return user if user is not None and user.is_authenticated else None
+
+    def held(self) -> dict | None:
+        return self.store.get(HELD)
+
+    def hold(self, state: dict) -> None:
+        self.store.cycle_key()  # no fixation: the half-signed-in session gets a new key
+        for key in (PROOF, STASH):
+            self.store.pop(key, None)
+        self.store[HELD] = state
+
+    def drop_held(self) -> None:
+        self.store.pop(HELD, None)
+
+    def complete(self, user: User, proof: dict) -> None:
+        self.store.pop(HELD, None)
+        login(self.request, user, backend=BACKEND)  # a new session key (ASVS 7.2.4)
+        self.store[PROOF] = proof
+        self.store[SEEN_AT] = proof["auth_time"]
+        sessions.start(user, self.store.session_key, origin(self.request))
+
+    def end(self) -> None:
+        sessions.forget(self.store.session_key)
+        logout(self.request)
+
+    def proof(self) -> dict:
+        return self.store.get(PROOF) or {}
+
+    def put(self, key: str, value) -> None:
+        stash = self.store.get(STASH) or {}
+        stash[key] = {"value": value, "at": clock.now()}
+        self.store[STASH] = stash
+
+    def take(self, key: str):
+        """Return a stashed value once (it is gone after), or None when absent or expired."""
+        stash = self.store.get(STASH) or {}
+        item = stash.pop(key, None)
+        self.store[STASH] = stash
+        if item is None or clock.now() - item["at"] > STASH_SECONDS:
+            return None
+        return item["value"]
+
+
+def of(request) -> WebSession:
+    return WebSession(request)
+
+
+def stage(request) -> str:
+    return signin.stage(of(request))
 
 
 def pending_user(request, stage: str) -> User | None:
-    """Return the half-signed-in user at `stage`, or None if there is none or it expired."""
-    state = request.session.get(PENDING)
-    if not state or state.get("stage") != stage:
-        return None
-    minutes = SETUP_MINUTES if stage == SETUP_REQUIRED else settings.TWOSTEP_PENDING_MINUTES
-    if time.time() - state.get("at", 0) > minutes * 60:
-        request.session.pop(PENDING, None)
-        return None
-    user = User.objects.select_related("account").filter(pk=state.get("uid"), is_active=True).first()
-    if user is None or user.security_stamp != state.get("stamp"):
-        request.session.pop(PENDING, None)
-        return None
-    return user
+    return signin.pending_user(of(request), stage)
 
 
-def finish(request, user: User, *, recovery: bool = False) -> None:
-    """Sign the user in fully: the session key changes (ASVS 7.2.4)."""
-    request.session.pop(PENDING, None)
-    user = User.objects.get(pk=user.pk)
-    login(request, user, backend=BACKEND)
-    request.session[PASSWORD_AT] = time.time()
-    request.session[SIGNED_IN_AT] = request.session[SEEN_AT] = clock.now()
-    sessions.start(user, request.session.session_key, origin(request))
-    if recovery:
-        # How the user got in without the authenticator: "backup_code" or "recovery_pass".
-        request.session[RECOVERY] = recovery if isinstance(recovery, str) else "backup_code"
+def setup_user(request) -> User | None:
+    return signin.setup_user(of(request))
 
 
-def finish_after_setup(request, user: User) -> None:
-    """Sign in a user whose forced setup just confirmed their first authenticator."""
-    verification.record_sign_in(user, origin(request), method="totp_setup")
-    finish(request, user)
+def password_is_fresh(request) -> bool:
+    return signin.password_is_fresh(of(request))
+
+
+def after_recovery(request) -> bool:
+    """Tell whether this session got in without an authenticator (offer a new one)."""
+    return bool(signin.after_recovery(of(request)))
+
+
+def signed_in_with_pass(request) -> bool:
+    """Tell whether this session signed in with an admin's one-time pass (not a backup code)."""
+    return signin.after_recovery(of(request)) == "recovery_pass"
+
+
+def recovered(request) -> None:
+    """Note that the person registered a new authenticator after a recovery sign-in."""
+    proof = of(request).proof()
+    if proof.get("recovery"):
+        request.session[PROOF] = {**proof, "recovery": None}
 
 
 def sign_out(request) -> None:
-    """End the sign-in (or abandon a half-done one): the session is emptied, its key changes."""
-    if request.user.is_authenticated:
-        verification.record_sign_out(request.user, origin(request))
-    sessions.forget(request.session.session_key)
-    logout(request)
+    signin.sign_out(of(request), origin(request))
 
 
 def keep_session(request, user: User) -> None:
@@ -85,41 +121,6 @@ def keep_session(request, user: User) -> None:
     old_key = request.session.session_key
     update_session_auth_hash(request, User.objects.get(pk=user.pk))
     sessions.rekey(old_key, request.session.session_key)
-
-
-def password_is_fresh(request) -> bool:
-    """Tell whether this session proved the password within the last few minutes."""
-    return time.time() - request.session.get(PASSWORD_AT, 0) < settings.TWOSTEP_REAUTH_MINUTES * 60
-
-
-def after_recovery(request) -> bool:
-    """Tell whether this session signed in with a backup code (offer a new authenticator)."""
-    return bool(request.session.get(RECOVERY))
-
-
-def signed_in_with_pass(request) -> bool:
-    """Tell whether this session signed in with an admin's one-time pass (not a backup code)."""
-    return request.session.get(RECOVERY) == "recovery_pass"
-
-
-def stage(request) -> str:
-    """Return anonymous, second_factor, setup_required or authenticated for this session."""
-    user = request.user
-    if user.is_authenticated:
-        if enrollment.is_required(user) and not enrollment.is_enabled(user):
-            return SETUP_REQUIRED
-        return AUTHENTICATED
-    for candidate in (SECOND_FACTOR, SETUP_REQUIRED):
-        if pending_user(request, candidate) is not None:
-            return candidate
-    return "anonymous"
-
-
-def setup_user(request) -> User | None:
-    """Return who may set up an authenticator now: the signed-in user or a forced-setup one."""
-    if request.user.is_authenticated:
-        return request.user
-    return pending_user(request, SETUP_REQUIRED)
 
 
 def remember_browser(request, response) -> bool:
@@ -153,7 +154,11 @@ def end_if_expired(request) -> None:
     if not request.user.is_authenticated:
         return
     now = clock.now()
-    started = request.session.setdefault(SIGNED_IN_AT, now)
+    proof = request.session.get(PROOF) or {}
+    started = proof.get("auth_time")
+    if started is None:  # a session from before proofs were kept: its time starts now
+        started = now
+        request.session[PROOF] = {**proof, "auth_time": now}
     seen = request.session.get(SEEN_AT, now)
     if now - started > settings.TWOSTEP_SESSION_MAX_SECONDS or now - seen > settings.SESSION_COOKIE_AGE:
         sessions.forget(request.session.session_key)

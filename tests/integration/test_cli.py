@@ -22,11 +22,11 @@ ENROL = f"""
 import django, pyotp
 django.setup()
 from twostep.models import User
-from twostep.services import enrollment
+from twostep.services import authenticators, factors
 from twostep.services.audit import Origin
 user = User.objects.get(login="bob")
-setup = enrollment.start_setup(user, "{PASSWORD}", Origin())
-enrollment.confirm_setup(user, pyotp.TOTP(setup.secret).now(), Origin())
+setup = authenticators.start_app(user, "{PASSWORD}", Origin())
+authenticators.confirm_app(user, pyotp.TOTP(setup.secret).now(), Origin())
 """
 
 

@@ -31,13 +31,13 @@ HELPER = """
 import json, sys, django, pyotp
 django.setup()
 from twostep.models import SecurityEvent, User
-from twostep.services import enrollment
+from twostep.services import authenticators, factors
 from twostep.services.audit import Origin
 action, login = sys.argv[1], sys.argv[2]
 user = User.objects.get(login=login)
 if action == "enrol":
-    setup = enrollment.start_setup(user, sys.argv[3], Origin())
-    enrollment.confirm_setup(user, pyotp.TOTP(setup.secret).now(), Origin())
+    setup = authenticators.start_app(user, sys.argv[3], Origin())
+    authenticators.confirm_app(user, pyotp.TOTP(setup.secret).now(), Origin())
 else:
     print(json.dumps([{"type": e.type, "actor": e.actor_label, "detail": e.detail}
                       for e in SecurityEvent.objects.filter(user=user).order_by("pk")]))

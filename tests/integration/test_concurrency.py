@@ -12,14 +12,17 @@ from collections import Counter
 import pyotp
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
 from twostep.core import backup_codes as codes_core
 from twostep.core import clock as core_clock
 from twostep.core import totp
-from twostep.models import BackupCode, SecurityEvent, TotpDevice, User
-from twostep.services import backup_codes, enrollment, verification
+from twostep.models import Authenticator, BackupCode, SecurityEvent, User
+from twostep.services import authenticators, signin
 from twostep.services.audit import Origin
 from twostep.services.errors import InvalidCode, NoPendingSetup, Throttled
+from twostep.services.factors import backup_codes
+from twostep.services.factors import totp as totp_factor
 
 from ..conftest import ORIGIN, PASSWORD
 
@@ -62,7 +65,7 @@ def unexpected(results, *allowed) -> list:
 def test_backup_code_raced_by_twenty_sign_ins_is_spent_once(postgres_only, enrolled):
     """Keycloak #26106: one recovery code accepted by parallel requests (ASVS 15.4.2)."""
     code = enrolled.codes[0]
-    results = race(20, lambda i: verification.check_code(enrolled.user.pk, code, ORIGIN))
+    results = race(20, lambda i: signin.check_code(enrolled.user.pk, code, ORIGIN))
     assert unexpected(results, InvalidCode, Throttled) == []
     assert outcomes(results)["ok"] == 1
     assert BackupCode.objects.filter(user=enrolled.user, used_at__isnull=False).count() == 1
@@ -88,10 +91,10 @@ def test_backup_code_conditional_update_alone_lets_one_of_twenty_win(postgres_on
 def test_app_code_raced_by_twenty_sign_ins_is_accepted_once(postgres_only, enrolled, clock):
     """RFC 6238 §5.2 under concurrency: the stored last step admits one winner."""
     code = enrolled.code()
-    results = race(20, lambda i: verification.check_code(enrolled.user.pk, code, ORIGIN, method="totp"))
+    results = race(20, lambda i: signin.check_code(enrolled.user.pk, code, ORIGIN, method="totp"))
     assert unexpected(results, InvalidCode, Throttled) == []
     assert outcomes(results)["ok"] == 1
-    assert TotpDevice.objects.get(user=enrolled.user).last_step == totp.time_step(clock())
+    assert Authenticator.objects.get(user=enrolled.user).last_step == totp.time_step(clock())
     assert SecurityEvent.objects.filter(user=enrolled.user, type="sign_in").count() == 1
 
 
@@ -102,7 +105,10 @@ def test_app_code_conditional_update_alone_lets_one_of_twenty_win(postgres_only,
 
     def spend(i):
         with transaction.atomic():
-            return verification._spend_totp(user, code)
+            try:
+                return totp_factor.verify(user, code, timezone.now(), ORIGIN) is not None
+            except totp_factor.CodeAlreadyUsed:
+                return False
 
     results = race(20, spend)
     assert unexpected(results) == []
@@ -114,7 +120,7 @@ def test_simultaneous_wrong_codes_each_count_a_failure(postgres_only, enrolled, 
     """No lost update on the failure counter: concurrent guesses cannot slip past the throttle."""
     window = {enrolled.code(o) for o in (-1, 0, 1)}
     wrong = [c for c in (f"{n:06d}" for n in range(100)) if c not in window][:count]
-    results = race(count, lambda i: verification.check_code(enrolled.user.pk, wrong[i], ORIGIN))
+    results = race(count, lambda i: signin.check_code(enrolled.user.pk, wrong[i], ORIGIN))
     assert outcomes(results) == Counter({"InvalidCode": count})
     enrolled.user.refresh_from_db()
     assert enrolled.user.second_factor_failures == count
@@ -124,34 +130,34 @@ def test_wrong_app_and_backup_codes_at_once_share_the_counter(postgres_only, enr
     window = {enrolled.code(o) for o in (-1, 0, 1)}
     app = next(c for c in (f"{n:06d}" for n in range(100)) if c not in window)
     guesses = [app, codes_core.format_code(codes_core.make_code())]
-    results = race(2, lambda i: verification.check_code(enrolled.user.pk, guesses[i], ORIGIN))
+    results = race(2, lambda i: signin.check_code(enrolled.user.pk, guesses[i], ORIGIN))
     assert outcomes(results) == Counter({"InvalidCode": 2})
     enrolled.user.refresh_from_db()
     assert enrolled.user.second_factor_failures == 2
 
 
 def test_pending_setup_raced_by_twenty_confirmations_is_confirmed_once(postgres_only, member, clock):
-    setup = enrollment.start_setup(member, PASSWORD, ORIGIN)
+    setup = authenticators.start_app(member, PASSWORD, ORIGIN)
     code = pyotp.TOTP(setup.secret).at(clock())
-    results = race(20, lambda i: enrollment.confirm_setup(member, code, ORIGIN))
+    results = race(20, lambda i: authenticators.confirm_app(member, code, ORIGIN))
     assert unexpected(results, NoPendingSetup) == []
     assert outcomes(results)["ok"] == 1
-    assert TotpDevice.objects.filter(user=member).count() == 1
-    assert TotpDevice.objects.filter(user=member, confirmed=True).count() == 1
+    assert Authenticator.objects.filter(user=member).count() == 1
+    assert Authenticator.objects.filter(user=member, confirmed=True).count() == 1
     assert BackupCode.objects.filter(user=member).count() == 10
     assert SecurityEvent.objects.filter(user=member, type="two_factor_enabled").count() == 1
     winner = next(r for r in results if not isinstance(r, BaseException))
     assert len(winner.backup_codes.codes) == 10
-    verification.check_code(member.pk, winner.backup_codes.codes[0], ORIGIN)  # the kept set is that one
+    signin.check_code(member.pk, winner.backup_codes.codes[0], ORIGIN)  # the kept set is that one
 
 
 def test_replacement_raced_by_twenty_confirmations_keeps_exactly_one_device(postgres_only, enrolled, clock):
-    setup = enrollment.start_setup(enrolled.user, PASSWORD, ORIGIN)
+    setup = authenticators.start_app(enrolled.user, PASSWORD, ORIGIN)
     code = pyotp.TOTP(setup.secret).at(clock())
-    results = race(20, lambda i: enrollment.confirm_setup(enrolled.user, code, ORIGIN))
+    results = race(20, lambda i: authenticators.confirm_app(enrolled.user, code, ORIGIN))
     assert unexpected(results, NoPendingSetup) == []
     assert outcomes(results)["ok"] == 1
-    assert TotpDevice.objects.filter(user=enrolled.user).count() == 1
+    assert Authenticator.objects.filter(user=enrolled.user).count() == 1
     assert SecurityEvent.objects.filter(user=enrolled.user, type="authenticator_replaced").count() == 1
 
 
@@ -175,9 +181,9 @@ def test_sixteen_users_sign_in_at_once_without_error(make_user, enroll, clock):
     def sign_in(i):
         person = people[i]
         origin = Origin(ip=f"192.0.2.{100 + i}", user_agent=f"thread {i}")
-        step = verification.check_password(person.user.login.upper(), PASSWORD, origin)
-        assert step.stage == verification.SECOND_FACTOR
-        return verification.check_code(step.user.pk, person.code(), origin)
+        step = signin.check_password(person.user.login.upper(), PASSWORD, origin)
+        assert step.stage == signin.SECOND_FACTOR
+        return signin.check_code(step.user.pk, person.code(), origin)
 
     results = race(16, sign_in)
     assert unexpected(results) == []
@@ -186,8 +192,8 @@ def test_sixteen_users_sign_in_at_once_without_error(make_user, enroll, clock):
 
 def test_one_user_spends_all_backup_codes_at_once_without_error(enrolled):
     def sign_in(i):
-        step = verification.check_password("member", PASSWORD, ORIGIN)
-        return verification.check_code(step.user.pk, enrolled.codes[i], ORIGIN)
+        step = signin.check_password("member", PASSWORD, ORIGIN)
+        return signin.check_code(step.user.pk, enrolled.codes[i], ORIGIN)
 
     results = race(10, sign_in)
     assert unexpected(results) == []
@@ -197,12 +203,12 @@ def test_one_user_spends_all_backup_codes_at_once_without_error(enrolled):
 
 def test_setup_started_twice_at_once_leaves_one_pending_authenticator(postgres_only, member, clock):
     """A double-clicked "set up" button: no error, one pending device, the last key shown wins."""
-    results = race(10, lambda i: enrollment.start_setup(member, PASSWORD, ORIGIN))
+    results = race(10, lambda i: authenticators.start_app(member, PASSWORD, ORIGIN))
     assert unexpected(results) == []
-    assert TotpDevice.objects.filter(user=member).count() == 1
-    pending = enrollment.pending_setup(member)
+    assert Authenticator.objects.filter(user=member).count() == 1
+    pending = authenticators.pending_app(member)
     assert pending.secret in {r.secret for r in results}
-    enrollment.confirm_setup(member, pyotp.TOTP(pending.secret).at(clock()), ORIGIN)
+    authenticators.confirm_app(member, pyotp.TOTP(pending.secret).at(clock()), ORIGIN)
 
 
 def test_simultaneous_wrong_passwords_each_count(postgres_only, member, clock):
@@ -211,7 +217,7 @@ def test_simultaneous_wrong_passwords_each_count(postgres_only, member, clock):
     from twostep.services import throttling
     from twostep.services.errors import InvalidCredentials
 
-    results = race(8, lambda i: verification.check_password("member", f"wrong {i}", ORIGIN))
+    results = race(8, lambda i: signin.check_password("member", f"wrong {i}", ORIGIN))
     assert outcomes(results) == Counter({"InvalidCredentials": 8})
     assert unexpected(results, InvalidCredentials) == []
     counts = dict(Throttle.objects.values_list("key", "failures"))
@@ -251,12 +257,12 @@ def test_mixed_right_and_wrong_sign_ins_at_once_meet_no_database_error(make_user
         person = people[i % 4]
         origin = Origin(ip=f"192.0.2.{i}", user_agent="mixed")
         if i % 4 == 0:
-            return verification.check_password(person.user.login, "not the password", origin)
-        step = verification.check_password(person.user.login, PASSWORD, origin)
+            return signin.check_password(person.user.login, "not the password", origin)
+        step = signin.check_password(person.user.login, PASSWORD, origin)
         if i % 4 == 1:
-            return verification.check_code(step.user.pk, "000000" if person.code() != "000000" else "111111",
+            return signin.check_code(step.user.pk, "000000" if person.code() != "000000" else "111111",
                                            origin, method="totp")
-        return verification.check_code(step.user.pk, person.codes[i // 4], origin)
+        return signin.check_code(step.user.pk, person.codes[i // 4], origin)
 
     results = race(16, sign_in)
     assert unexpected(results, InvalidCredentials, InvalidCode) == []

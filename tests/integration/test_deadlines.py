@@ -9,9 +9,9 @@ from django.core.management import call_command
 
 from twostep.core import clock as core_clock
 from twostep.models import Account, Notice, SecurityEvent, User
-from twostep.services import accounts, deadlines, enrollment, verification
+from twostep.services import accounts, authenticators, deadlines, signin
 from twostep.services.errors import InvalidInput, NotAccountAdmin, TwoFactorRequired
-from twostep.services.verification import AUTHENTICATED, SECOND_FACTOR, SETUP_REQUIRED
+from twostep.services.signin import AUTHENTICATED, SECOND_FACTOR, SETUP_REQUIRED
 
 from ..conftest import ORIGIN, PASSWORD
 from .test_api_support import api_fixture, assert_error  # noqa: F401
@@ -50,20 +50,20 @@ def test_two_factor_required_by_the_plain_flag_needs_no_date(account):
 
 def test_password_step_forces_setup_only_from_the_deadline(member, account, clock):
     set_deadline(account, 1)
-    assert verification.check_password("member", PASSWORD, ORIGIN).stage == AUTHENTICATED
+    assert signin.check_password("member", PASSWORD, ORIGIN).stage == AUTHENTICATED
     clock.advance(86400)
-    assert verification.check_password("member", PASSWORD, ORIGIN).stage == SETUP_REQUIRED
+    assert signin.check_password("member", PASSWORD, ORIGIN).stage == SETUP_REQUIRED
 
 
 def test_enrolled_user_still_gets_the_second_step_after_the_deadline(enrolled, account, clock):
     set_deadline(account, 0)
-    assert verification.check_password("member", PASSWORD, ORIGIN).stage == SECOND_FACTOR
+    assert signin.check_password("member", PASSWORD, ORIGIN).stage == SECOND_FACTOR
 
 
 def test_disable_is_refused_from_the_deadline_on(enrolled, account, clock):
     set_deadline(account, 0)
     with pytest.raises(TwoFactorRequired):
-        enrollment.disable(User.objects.get(pk=enrolled.user.pk), PASSWORD, enrolled.code(), ORIGIN)
+        authenticators.disable(User.objects.get(pk=enrolled.user.pk), PASSWORD, enrolled.code(), ORIGIN)
 
 
 # The policy ---------------------------------------------------------------------------------

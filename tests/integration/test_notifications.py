@@ -5,7 +5,8 @@ from __future__ import annotations
 import pyotp
 import pytest
 
-from twostep.services import backup_codes, enrollment, recovery, verification
+from twostep.services import authenticators, recovery, signin
+from twostep.services.factors import backup_codes
 
 from ..conftest import ORIGIN, PASSWORD
 from .test_notifications_smtp import (  # noqa: F401 — fixtures
@@ -38,8 +39,8 @@ def test_two_factor_enabled_arrives_as_text_and_html_to_the_user(member, enroll,
 
 def test_confirming_a_new_authenticator_mails_that_one_was_registered(enrolled, clock, inbox):
     inbox.clear()
-    setup = enrollment.start_setup(enrolled.user, PASSWORD, ORIGIN)
-    enrollment.confirm_setup(enrolled.user, pyotp.TOTP(setup.secret).at(clock()), ORIGIN)
+    setup = authenticators.start_app(enrolled.user, PASSWORD, ORIGIN)
+    authenticators.confirm_app(enrolled.user, pyotp.TOTP(setup.secret).at(clock()), ORIGIN)
     mail = inbox.only()
     assert inbox.subjects() == ["A new authenticator was registered"]
     assert mail.says("A new authenticator app was registered for your sign-in member.")
@@ -60,7 +61,7 @@ def test_generating_backup_codes_mails_the_user_but_not_the_codes(enrolled, inbo
 
 def test_backup_code_sign_in_mails_the_number_left(enrolled, inbox):
     inbox.clear()
-    verification.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN)
+    signin.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN)
     mail = inbox.only()
     assert inbox.subjects() == ["A backup code was used to sign in"]
     assert mail.says("A backup code was used to sign in as member.")
@@ -72,7 +73,7 @@ def test_backup_code_sign_in_mails_the_number_left(enrolled, inbox):
 def test_backup_code_sign_in_warns_when_few_are_left(enrolled, inbox, settings):
     settings.TWOSTEP_BACKUP_CODES_LOW = 9  # is_low(9): the first use already leaves "few"
     inbox.clear()
-    verification.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN)
+    signin.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN)
     mail = inbox.only()
     assert mail.says("You have 9 backup codes left.")
     assert mail.says("You are running out of backup codes.")
@@ -81,11 +82,11 @@ def test_backup_code_sign_in_warns_when_few_are_left(enrolled, inbox, settings):
 
 def test_last_backup_code_mail_says_none_are_left(enrolled, inbox):
     for code in enrolled.codes[:9]:
-        verification.check_code(enrolled.user.pk, code, ORIGIN)
+        signin.check_code(enrolled.user.pk, code, ORIGIN)
     assert inbox.mails[-1].says("You have 1 backup code left.")
     assert inbox.mails[-1].says("You are running out of backup codes.")  # 1 ≤ TWOSTEP_BACKUP_CODES_LOW
     inbox.clear()
-    verification.check_code(enrolled.user.pk, enrolled.codes[9], ORIGIN)
+    signin.check_code(enrolled.user.pk, enrolled.codes[9], ORIGIN)
     mail = inbox.only()
     assert mail.says("You have no backup codes left.")
     assert mail.says("Make new codes now: sign in, open Account security and choose “Generate new codes”.")
@@ -124,7 +125,7 @@ def test_locked_second_factor_mails_how_to_get_back_in(enrolled, clock, inbox, s
 
 def test_user_switching_off_2fa_is_mailed(enrolled, inbox):
     inbox.clear()
-    enrollment.disable(enrolled.user, PASSWORD, enrolled.code(), ORIGIN)
+    authenticators.disable(enrolled.user, PASSWORD, enrolled.code(), ORIGIN)
     mail = inbox.only()
     assert inbox.subjects() == ["Two-factor authentication was switched off"]
     assert mail.says("switched off for your sign-in member, confirmed with your password and a code.")
@@ -135,7 +136,7 @@ def test_user_switching_off_2fa_is_mailed(enrolled, inbox):
 
 def test_switching_off_2fa_with_a_backup_code_mails_both_without_sign_in_advice(enrolled, inbox):
     inbox.clear()
-    enrollment.disable(enrolled.user, PASSWORD, enrolled.codes[0], ORIGIN)
+    authenticators.disable(enrolled.user, PASSWORD, enrolled.codes[0], ORIGIN)
     assert inbox.subjects() == ["A backup code was used", "Two-factor authentication was switched off"]
     used = inbox.mails[0]
     assert used.says("was used to confirm a change to your two-factor authentication")

@@ -10,8 +10,9 @@ from django.db import transaction
 from django.utils import translation
 
 from twostep.models import User
-from twostep.services import backup_codes, enrollment, notifications, recovery, verification
+from twostep.services import authenticators, factors, notifications, recovery, signin
 from twostep.services.errors import InvalidCode
+from twostep.services.factors import backup_codes
 
 from ..conftest import ORIGIN, PASSWORD
 from .test_notifications_smtp import (  # noqa: F401 — fixtures
@@ -56,13 +57,13 @@ def test_no_mail_holds_a_code_a_secret_or_a_password(member, enroll, admin, cloc
     settings.TWOSTEP_SECOND_FACTOR_LOCK_AFTER = 2
     enrolled = enroll(member)
     made = backup_codes.generate(member, PASSWORD, ORIGIN)
-    verification.check_code(member.pk, made.codes[0], ORIGIN)
+    signin.check_code(member.pk, made.codes[0], ORIGIN)
     app_code = enrolled.code()
-    verification.check_code(member.pk, app_code, ORIGIN)  # no mail: an ordinary sign-in
+    signin.check_code(member.pk, app_code, ORIGIN)  # no mail: an ordinary sign-in
     clock.advance(30)
-    setup = enrollment.start_setup(member, PASSWORD, ORIGIN)
+    setup = authenticators.start_app(member, PASSWORD, ORIGIN)
     first_code = pyotp.TOTP(setup.secret).at(clock())
-    enrollment.confirm_setup(member, first_code, ORIGIN)
+    authenticators.confirm_app(member, first_code, ORIGIN)
     fail_second_step(member, setup.secret, clock)
     fail_second_step(member, setup.secret, clock)
     recovery.admin_disable_two_factor(admin, member.pk, "lost phone", PASSWORD, ADMIN_ORIGIN)
@@ -96,15 +97,15 @@ def test_unreachable_mail_server_is_logged_and_the_action_stands(enrolled, inbox
     assert errors[0].exc_info and isinstance(errors[0].exc_info[1], OSError)
     # The new set is in force: an old code is refused, a new one signs in.
     with pytest.raises(InvalidCode):
-        verification.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN)
-    assert verification.check_code(enrolled.user.pk, new.codes[0], ORIGIN).backup_codes_remaining == 9
+        signin.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN)
+    assert signin.check_code(enrolled.user.pk, new.codes[0], ORIGIN).backup_codes_remaining == 9
 
 
 def test_refused_recipient_is_logged_and_the_switch_off_stands(enrolled, admin, inbox, smtp_server, caplog):
     smtp_server.handler.refuse = True
     inbox.clear()
     recovery.admin_disable_two_factor(admin, enrolled.user.pk, "lost phone", PASSWORD, ADMIN_ORIGIN)
-    assert not enrollment.is_enabled(enrolled.user)
+    assert not factors.enabled(enrolled.user)
     assert inbox.mails == []
     assert f"could not send two_factor_disabled mail to user {enrolled.user.pk}" in caplog.text
     assert "SMTPRecipientsRefused" in caplog.text
@@ -112,7 +113,7 @@ def test_refused_recipient_is_logged_and_the_switch_off_stands(enrolled, admin, 
 
 def test_successful_delivery_is_logged_without_the_address(enrolled, inbox, caplog):
     caplog.set_level(logging.INFO, logger="twostep.notifications")
-    verification.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN)
+    signin.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN)
     ours = [r.getMessage() for r in caplog.records if r.name == "twostep.notifications"]
     assert ours == [f"sent backup_code_used mail to user {enrolled.user.pk}"]
 

@@ -20,7 +20,7 @@ import pyotp
 import pytest
 from aiosmtpd.controller import Controller
 
-from twostep.services import verification
+from twostep.services import signin
 from twostep.services.errors import InvalidCode
 
 from ..conftest import ORIGIN
@@ -142,4 +142,4 @@ def wrong_app_code(secret: str, now: float) -> str:
 
 def fail_second_step(user, secret: str, clock) -> None:
     with pytest.raises(InvalidCode):
-        verification.check_code(user.pk, wrong_app_code(secret, clock()), ORIGIN, method="totp")
+        signin.check_code(user.pk, wrong_app_code(secret, clock()), ORIGIN, method="totp")

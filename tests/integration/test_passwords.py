@@ -7,10 +7,10 @@ import re
 import pytest
 
 from twostep.models import SecurityEvent, User
-from twostep.services import passwords, verification
+from twostep.services import passwords, signin
 from twostep.services.errors import InvalidInput, Throttled, WrongPassword
 from twostep.services.passwords import InvalidResetLink
-from twostep.services.verification import AUTHENTICATED, SECOND_FACTOR
+from twostep.services.signin import AUTHENTICATED, SECOND_FACTOR
 
 from ..conftest import ORIGIN, PASSWORD
 from .test_api_support import api_fixture, assert_error, make_api_fixture  # noqa: F401
@@ -99,14 +99,14 @@ def test_reset_checks_the_password_validators(member):
 def test_reset_keeps_two_factor_and_the_second_step(enrolled):
     uid, token = passwords.reset_link_parts(User.objects.get(pk=enrolled.user.pk))
     passwords.confirm_reset(uid, token, NEW_PASSWORD, ORIGIN)
-    assert verification.check_password("member", NEW_PASSWORD, ORIGIN).stage == SECOND_FACTOR
+    assert signin.check_password("member", NEW_PASSWORD, ORIGIN).stage == SECOND_FACTOR
 
 
 def test_change_password_needs_the_current_one(member):
     with pytest.raises(WrongPassword):
         passwords.change_password(member, "wrong", NEW_PASSWORD, ORIGIN)
     passwords.change_password(member, PASSWORD, NEW_PASSWORD, ORIGIN)
-    assert verification.check_password("member", NEW_PASSWORD, ORIGIN).stage == AUTHENTICATED
+    assert signin.check_password("member", NEW_PASSWORD, ORIGIN).stage == AUTHENTICATED
 
 
 # Web ----------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from twostep.models import RecoveryRequest, SecurityEvent, TotpDevice, User
+from twostep.models import Authenticator, RecoveryRequest, SecurityEvent, User
 from twostep.services import accounts, recovery, recovery_passes
 from twostep.services.errors import (
     Conflict,
@@ -120,7 +120,7 @@ def test_new_pass_cancels_the_earlier_one(admin, enrolled):
 def test_use_signs_in_once_and_keeps_the_old_authenticator(admin, enrolled, mailoutbox):
     code = issue(admin, enrolled.user).code
     recovery_passes.use(enrolled.user.pk, code.lower().replace("-", " "), ORIGIN)
-    assert TotpDevice.objects.filter(user=enrolled.user, confirmed=True).count() == 1
+    assert Authenticator.objects.filter(user=enrolled.user, confirmed=True).count() == 1
     assert SecurityEvent.objects.filter(type="recovery_pass_used").count() == 1
     assert SecurityEvent.objects.filter(type="sign_in", detail__method="recovery_pass").count() == 1
     assert "pass was used" in mailoutbox[-1].subject
@@ -195,10 +195,10 @@ def test_cancelled_request_does_nothing(admin, second_admin, enrolled, two_admin
 def test_switch_off_waits_for_approval_then_takes_effect(admin, second_admin, enrolled, two_admin_rule):
     with pytest.raises(ApprovalPending) as pending:
         recovery.admin_disable_two_factor(fresh(admin), enrolled.user.pk, "lost phone", PASSWORD, ORIGIN)
-    assert TotpDevice.objects.filter(user=enrolled.user).exists()
+    assert Authenticator.objects.filter(user=enrolled.user).exists()
     request_id = pending.value.extra["request_id"]
     recovery_passes.approve(fresh(second_admin), request_id, PASSWORD, ORIGIN)
-    assert not TotpDevice.objects.filter(user=enrolled.user).exists()
+    assert not Authenticator.objects.filter(user=enrolled.user).exists()
     event = SecurityEvent.objects.get(type="admin_disabled_two_factor")
     assert event.actor_id == admin.pk and event.detail["approved_by"] == "admin2"
 
@@ -292,7 +292,7 @@ def test_api_switch_off_with_second_admin_rule_is_202_pending(make_api, admin, s
     response = first.post(f"/account/users/{enrolled.user.pk}/two-factor/disable",
                           {"reason": "lost phone", "password": PASSWORD})
     assert response.status_code == 202 and response.json()["error"] == "approval_pending"
-    assert TotpDevice.objects.filter(user=enrolled.user).exists()
+    assert Authenticator.objects.filter(user=enrolled.user).exists()
 
 
 # Concurrency, on PostgreSQL -----------------------------------------------------------------
@@ -325,7 +325,7 @@ def test_web_switch_off_with_second_admin_rule_waits(client, admin, second_admin
     response = client.post(f"/account/users/{enrolled.user.pk}/disable-2fa",
                            {"reason": "lost phone", "password": PASSWORD})
     assert response.status_code == 302 and response["Location"] == "/account/users"
-    assert TotpDevice.objects.filter(user=enrolled.user).exists()
+    assert Authenticator.objects.filter(user=enrolled.user).exists()
     assert RecoveryRequest.objects.get().kind == "disable_two_factor"
 
 

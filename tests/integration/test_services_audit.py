@@ -7,9 +7,10 @@ import pytest
 
 from twostep.core import backup_codes as codes_core
 from twostep.models import SecurityEvent
-from twostep.services import accounts, activity, backup_codes, enrollment, recovery, verification
+from twostep.services import accounts, activity, authenticators, recovery, signin
 from twostep.services.audit import Origin
 from twostep.services.errors import ServiceError
+from twostep.services.factors import backup_codes
 
 from ..conftest import PASSWORD
 
@@ -33,49 +34,49 @@ def wrong_code(enrolled):
 
 def sign_in_with_password(ctx):
     ctx.make_user("plain")
-    verification.check_password("plain", PASSWORD, HERE)
+    signin.check_password("plain", PASSWORD, HERE)
     return "plain", "plain"
 
 
 def sign_in_with_code(ctx):
-    verification.check_code(ctx.enrolled.user.pk, ctx.enrolled.code(), HERE)
+    signin.check_code(ctx.enrolled.user.pk, ctx.enrolled.code(), HERE)
     return "member", "member"
 
 
 def wrong_password(ctx):
-    attempt(verification.check_password, "member", "not the password", HERE)
+    attempt(signin.check_password, "member", "not the password", HERE)
     return "member", ""
 
 
 def wrong_second_factor(ctx):
-    attempt(verification.check_code, ctx.enrolled.user.pk, wrong_code(ctx.enrolled), HERE)
+    attempt(signin.check_code, ctx.enrolled.user.pk, wrong_code(ctx.enrolled), HERE)
     return "member", ""
 
 
 def throttled(ctx):
     for _ in range(7):
-        attempt(verification.check_code, ctx.enrolled.user.pk, wrong_code(ctx.enrolled), HERE)
+        attempt(signin.check_code, ctx.enrolled.user.pk, wrong_code(ctx.enrolled), HERE)
     return "member", ""
 
 
 def locked(ctx):
     ctx.settings.TWOSTEP_SECOND_FACTOR_LOCK_AFTER = 6
     for _ in range(6):
-        attempt(verification.check_code, ctx.enrolled.user.pk, wrong_code(ctx.enrolled), HERE)
+        attempt(signin.check_code, ctx.enrolled.user.pk, wrong_code(ctx.enrolled), HERE)
         ctx.clock.advance(900)
     return "member", ""
 
 
 def enabled(ctx):
     user = ctx.make_user("fresh")
-    setup = enrollment.start_setup(user, PASSWORD, HERE)
-    enrollment.confirm_setup(user, pyotp.TOTP(setup.secret).at(ctx.clock()), HERE)
+    setup = authenticators.start_app(user, PASSWORD, HERE)
+    authenticators.confirm_app(user, pyotp.TOTP(setup.secret).at(ctx.clock()), HERE)
     return "fresh", "fresh"
 
 
 def replaced(ctx):
-    setup = enrollment.start_setup(ctx.enrolled.user, PASSWORD, HERE)
-    enrollment.confirm_setup(ctx.enrolled.user, pyotp.TOTP(setup.secret).at(ctx.clock()), HERE)
+    setup = authenticators.start_app(ctx.enrolled.user, PASSWORD, HERE)
+    authenticators.confirm_app(ctx.enrolled.user, pyotp.TOTP(setup.secret).at(ctx.clock()), HERE)
     return "member", "member"
 
 
@@ -85,12 +86,12 @@ def codes_generated(ctx):
 
 
 def code_used(ctx):
-    verification.check_code(ctx.enrolled.user.pk, ctx.enrolled.codes[0], HERE)
+    signin.check_code(ctx.enrolled.user.pk, ctx.enrolled.codes[0], HERE)
     return "member", "member"
 
 
 def disabled(ctx):
-    enrollment.disable(ctx.enrolled.user, PASSWORD, ctx.enrolled.code(), HERE)
+    authenticators.disable(ctx.enrolled.user, PASSWORD, ctx.enrolled.code(), HERE)
     return "member", "member"
 
 
@@ -147,16 +148,16 @@ def test_security_event_is_recorded_with_origin(event_type, action, enrolled, ad
 
 
 def test_failed_password_for_an_unknown_login_is_recorded_without_a_user(db, clock):
-    attempt(verification.check_password, "nobody", "whatever it is", HERE)
+    attempt(signin.check_password, "nobody", "whatever it is", HERE)
     event = SecurityEvent.objects.get(type="sign_in_failed")
     assert event.user is None and event.ip == HERE.ip
 
 
 def test_event_detail_never_holds_the_code(enrolled):
     typo = enrolled.codes[0][:-1] + ("2" if enrolled.codes[0][-1] != "2" else "3")
-    attempt(verification.check_code, enrolled.user.pk, typo, HERE)
-    attempt(verification.check_code, enrolled.user.pk, codes_core.format_code(codes_core.make_code()), HERE)
-    verification.check_code(enrolled.user.pk, enrolled.codes[1], HERE)
+    attempt(signin.check_code, enrolled.user.pk, typo, HERE)
+    attempt(signin.check_code, enrolled.user.pk, codes_core.format_code(codes_core.make_code()), HERE)
+    signin.check_code(enrolled.user.pk, enrolled.codes[1], HERE)
     for event in SecurityEvent.objects.all():
         text = str(event.detail).lower()
         assert not any(codes_core.normalize_code(c) in text.replace("-", "") for c in enrolled.codes)
@@ -164,7 +165,7 @@ def test_event_detail_never_holds_the_code(enrolled):
 
 def test_user_sees_own_events_newest_first(enrolled, make_user, clock):
     make_user("other")
-    verification.check_code(enrolled.user.pk, enrolled.code(), HERE)
+    signin.check_code(enrolled.user.pk, enrolled.code(), HERE)
     events, next_cursor = activity.own_events(enrolled.user)
     assert next_cursor is None
     assert {e.user_id for e in events} == {enrolled.user.pk}

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from twostep.models import BackupCode, SecurityEvent
-from twostep.services import backup_codes, verification
+from twostep.services import signin
 from twostep.services.errors import InvalidCode, TwoFactorDisabled, WrongPassword
+from twostep.services.factors import backup_codes
 
 from ..conftest import ORIGIN, PASSWORD
 
@@ -21,15 +22,15 @@ def test_generate_makes_ten_new_codes_and_kills_the_old_at_once(enrolled, clock)
     assert backup_codes.remaining(enrolled.user) == 10
     for old in enrolled.codes[:3]:
         with pytest.raises(InvalidCode):
-            verification.check_code(enrolled.user.pk, old, ORIGIN, method="backup_code")
-    verification.check_code(enrolled.user.pk, new.codes[0], ORIGIN, method="backup_code")
+            signin.check_code(enrolled.user.pk, old, ORIGIN, method="backup_code")
+    signin.check_code(enrolled.user.pk, new.codes[0], ORIGIN, method="backup_code")
     enrolled.user.refresh_from_db()
-    assert enrolled.user.backup_codes_generated_at == new.generated_at
+    assert enrolled.user.backup_code_set.generated_at == new.generated_at
     assert new.generated_at.timestamp() == pytest.approx(clock())
 
 
 def test_generate_replaces_used_codes_too(enrolled):
-    verification.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN)
+    signin.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN)
     backup_codes.generate(enrolled.user, PASSWORD, ORIGIN)
     assert BackupCode.objects.filter(user=enrolled.user).count() == 10
     assert not BackupCode.objects.filter(user=enrolled.user, used_at__isnull=False).exists()
@@ -42,7 +43,7 @@ def test_generate_needs_the_password(enrolled, password):
     with pytest.raises(WrongPassword):
         backup_codes.generate(enrolled.user, password, ORIGIN)
     assert set(BackupCode.objects.filter(user=enrolled.user).values_list("digest", flat=True)) == digests
-    verification.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN)
+    signin.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN)
 
 
 def test_generate_right_after_the_password_step_may_skip_it(enrolled):
@@ -67,7 +68,7 @@ def test_generate_is_audited_and_mailed(enrolled, mailoutbox, django_capture_on_
 
 def test_remaining_counts_only_unused_codes(enrolled):
     for used, code in enumerate(enrolled.codes[:4], start=1):
-        verification.check_code(enrolled.user.pk, code, ORIGIN)
+        signin.check_code(enrolled.user.pk, code, ORIGIN)
         assert backup_codes.remaining(enrolled.user) == 10 - used
 
 

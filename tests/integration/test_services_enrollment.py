@@ -10,9 +10,10 @@ from django.utils import timezone
 
 from twostep import crypto
 from twostep.core import totp
-from twostep.models import BackupCode, SecurityEvent, TotpDevice
-from twostep.services import backup_codes, enrollment, verification
+from twostep.models import Authenticator, BackupCode, SecurityEvent
+from twostep.services import authenticators, factors, signin
 from twostep.services.errors import InvalidCode, NoPendingSetup, WrongPassword
+from twostep.services.factors import backup_codes
 
 from ..conftest import ORIGIN, PASSWORD
 
@@ -24,38 +25,38 @@ def code_for(secret: str, clock, offset_steps: int = 0) -> str:
 
 
 def test_start_setup_returns_a_new_secret_uri_and_qr(member, clock):
-    setup = enrollment.start_setup(member, PASSWORD, ORIGIN)
+    setup = authenticators.start_app(member, PASSWORD, ORIGIN)
     assert len(base64.b32decode(setup.secret)) == 20
     assert setup.otpauth_uri == totp.provisioning_uri(setup.secret, "member", "twostep")
     assert setup.qr_svg.lstrip().startswith("<svg")
     assert setup.grouped_secret.replace(" ", "") == setup.secret
-    assert not enrollment.is_enabled(member)
+    assert not factors.enabled(member)
 
 
 def test_start_setup_needs_the_password(member, clock):
     """ASVS 7.5.1: full re-authentication before changing 2FA."""
     for wrong in ("wrong password", None, ""):
         with pytest.raises(WrongPassword):
-            enrollment.start_setup(member, wrong, ORIGIN)
-    assert not TotpDevice.objects.filter(user=member).exists()
+            authenticators.start_app(member, wrong, ORIGIN)
+    assert not Authenticator.objects.filter(user=member).exists()
     assert SecurityEvent.objects.filter(user=member, type="reauth_failed").count() == 1
 
 
 def test_start_setup_again_replaces_the_pending_secret(member, clock):
-    first = enrollment.start_setup(member, PASSWORD, ORIGIN)
-    second = enrollment.start_setup(member, PASSWORD, ORIGIN)
+    first = authenticators.start_app(member, PASSWORD, ORIGIN)
+    second = authenticators.start_app(member, PASSWORD, ORIGIN)
     assert second.secret != first.secret
-    assert enrollment.pending_setup(member).secret == second.secret
+    assert authenticators.pending_app(member).secret == second.secret
     with pytest.raises(InvalidCode):
-        enrollment.confirm_setup(member, code_for(first.secret, clock), ORIGIN)
-    enrollment.confirm_setup(member, code_for(second.secret, clock), ORIGIN)
-    assert enrollment.is_enabled(member)
+        authenticators.confirm_app(member, code_for(first.secret, clock), ORIGIN)
+    authenticators.confirm_app(member, code_for(second.secret, clock), ORIGIN)
+    assert factors.enabled(member)
 
 
 def test_confirm_setup_enables_and_makes_ten_backup_codes_once(member, clock):
-    setup = enrollment.start_setup(member, PASSWORD, ORIGIN)
-    confirmed = enrollment.confirm_setup(member, code_for(setup.secret, clock), ORIGIN)
-    assert enrollment.is_enabled(member)
+    setup = authenticators.start_app(member, PASSWORD, ORIGIN)
+    confirmed = authenticators.confirm_app(member, code_for(setup.secret, clock), ORIGIN)
+    assert factors.enabled(member)
     assert confirmed.replaced is False
     assert len(confirmed.backup_codes.codes) == 10
     assert backup_codes.remaining(member) == 10
@@ -63,82 +64,82 @@ def test_confirm_setup_enables_and_makes_ten_backup_codes_once(member, clock):
 
 
 def test_confirm_setup_with_a_wrong_code_keeps_the_setup_pending(member, clock):
-    setup = enrollment.start_setup(member, PASSWORD, ORIGIN)
+    setup = authenticators.start_app(member, PASSWORD, ORIGIN)
     right = code_for(setup.secret, clock)
     wrong = f"{(int(right) + 1) % 1_000_000:06d}"
     with pytest.raises(InvalidCode) as refused:
-        enrollment.confirm_setup(member, wrong, ORIGIN)
+        authenticators.confirm_app(member, wrong, ORIGIN)
     assert refused.value.status == 400
     assert "clock_skew_seconds" not in refused.value.extra
-    assert not enrollment.is_enabled(member)
-    assert enrollment.pending_setup(member).secret == setup.secret
-    enrollment.confirm_setup(member, right, ORIGIN)
-    assert enrollment.is_enabled(member)
+    assert not factors.enabled(member)
+    assert authenticators.pending_app(member).secret == setup.secret
+    authenticators.confirm_app(member, right, ORIGIN)
+    assert factors.enabled(member)
 
 
 @pytest.mark.parametrize("typed", ["12345", "１２３４５６", "abcdef", "", "1234567"])
 def test_confirm_setup_refuses_a_malformed_code(member, clock, typed):
-    enrollment.start_setup(member, PASSWORD, ORIGIN)
+    authenticators.start_app(member, PASSWORD, ORIGIN)
     with pytest.raises(InvalidCode):
-        enrollment.confirm_setup(member, typed, ORIGIN)
-    assert not enrollment.is_enabled(member)
+        authenticators.confirm_app(member, typed, ORIGIN)
+    assert not factors.enabled(member)
 
 
 @pytest.mark.parametrize(("offset_steps", "seconds", "word"), [(4, 120, "2 minutes fast"), (-3, -90, "2 minutes slow")])
 def test_confirm_setup_with_a_skewed_phone_clock_says_by_how_much(member, clock, offset_steps, seconds, word):
     """The phone is off by whole steps: the error carries clock_skew_seconds for the page."""
-    setup = enrollment.start_setup(member, PASSWORD, ORIGIN)
+    setup = authenticators.start_app(member, PASSWORD, ORIGIN)
     with pytest.raises(InvalidCode) as refused:
-        enrollment.confirm_setup(member, code_for(setup.secret, clock, offset_steps), ORIGIN)
+        authenticators.confirm_app(member, code_for(setup.secret, clock, offset_steps), ORIGIN)
     assert refused.value.extra["clock_skew_seconds"] == seconds
     assert word in str(refused.value.message)
-    assert not enrollment.is_enabled(member)
+    assert not factors.enabled(member)
 
 
 @pytest.mark.parametrize("offset_steps", [-1, 1])
 def test_confirm_setup_accepts_one_step_of_drift(member, clock, offset_steps):
-    setup = enrollment.start_setup(member, PASSWORD, ORIGIN)
-    enrollment.confirm_setup(member, code_for(setup.secret, clock, offset_steps), ORIGIN)
-    assert TotpDevice.objects.get(user=member).last_step == totp.time_step(clock()) + offset_steps
+    setup = authenticators.start_app(member, PASSWORD, ORIGIN)
+    authenticators.confirm_app(member, code_for(setup.secret, clock, offset_steps), ORIGIN)
+    assert Authenticator.objects.get(user=member).last_step == totp.time_step(clock()) + offset_steps
 
 
 def test_confirm_setup_twice_finds_no_pending_setup(member, clock):
-    setup = enrollment.start_setup(member, PASSWORD, ORIGIN)
-    enrollment.confirm_setup(member, code_for(setup.secret, clock), ORIGIN)
+    setup = authenticators.start_app(member, PASSWORD, ORIGIN)
+    authenticators.confirm_app(member, code_for(setup.secret, clock), ORIGIN)
     clock.advance(30)
     with pytest.raises(NoPendingSetup):
-        enrollment.confirm_setup(member, code_for(setup.secret, clock), ORIGIN)
-    assert TotpDevice.objects.filter(user=member).count() == 1
+        authenticators.confirm_app(member, code_for(setup.secret, clock), ORIGIN)
+    assert Authenticator.objects.filter(user=member).count() == 1
 
 
 def test_confirm_setup_without_a_start_finds_no_pending_setup(member, clock):
     with pytest.raises(NoPendingSetup):
-        enrollment.confirm_setup(member, "123456", ORIGIN)
+        authenticators.confirm_app(member, "123456", ORIGIN)
 
 
 def test_code_that_confirmed_the_setup_cannot_sign_in(member, clock):
     """RFC 6238 §5.2: the first code is spent by the confirmation (last step stored)."""
-    setup = enrollment.start_setup(member, PASSWORD, ORIGIN)
+    setup = authenticators.start_app(member, PASSWORD, ORIGIN)
     first = code_for(setup.secret, clock)
-    enrollment.confirm_setup(member, first, ORIGIN)
+    authenticators.confirm_app(member, first, ORIGIN)
     with pytest.raises(InvalidCode):
-        verification.check_code(member.pk, first, ORIGIN, method="totp")
+        signin.check_code(member.pk, first, ORIGIN, method="totp")
 
 
 def test_confirm_setup_ends_other_sessions(member, clock):
     """ASVS 7.4.3: sessions end after a factor change (the stamp is in the session hash)."""
     before = member.get_session_auth_hash()
-    setup = enrollment.start_setup(member, PASSWORD, ORIGIN)
-    enrollment.confirm_setup(member, code_for(setup.secret, clock), ORIGIN)
+    setup = authenticators.start_app(member, PASSWORD, ORIGIN)
+    authenticators.confirm_app(member, code_for(setup.secret, clock), ORIGIN)
     member.refresh_from_db()
     assert member.get_session_auth_hash() != before
 
 
 def test_confirm_setup_notifies_the_user(member, clock, mailoutbox, django_capture_on_commit_callbacks):
     """NIST SP 800-63B-4 §4.1.2.1: binding an authenticator notifies the user."""
-    setup = enrollment.start_setup(member, PASSWORD, ORIGIN)
+    setup = authenticators.start_app(member, PASSWORD, ORIGIN)
     with django_capture_on_commit_callbacks(execute=True):
-        enrollment.confirm_setup(member, code_for(setup.secret, clock), ORIGIN)
+        authenticators.confirm_app(member, code_for(setup.secret, clock), ORIGIN)
     assert [m.to for m in mailoutbox] == [["member@acme.example"]]
     assert mailoutbox[0].subject.endswith("Two-factor authentication is now on")
     assert ORIGIN.ip in mailoutbox[0].body
@@ -148,41 +149,41 @@ def test_confirm_setup_notifies_the_user(member, clock, mailoutbox, django_captu
 
 def test_pending_replacement_keeps_the_old_authenticator_working(enrolled, clock):
     """DESIGN.md (Recovery): the old device keeps working until the new one is confirmed."""
-    new = enrollment.start_setup(enrolled.user, PASSWORD, ORIGIN)
+    new = authenticators.start_app(enrolled.user, PASSWORD, ORIGIN)
     with pytest.raises(InvalidCode):  # a pending device signs nobody in
-        verification.check_code(enrolled.user.pk, code_for(new.secret, clock), ORIGIN, method="totp")
-    assert verification.check_code(enrolled.user.pk, enrolled.code(), ORIGIN, method="totp")
-    assert enrollment.is_enabled(enrolled.user)
+        signin.check_code(enrolled.user.pk, code_for(new.secret, clock), ORIGIN, method="totp")
+    assert signin.check_code(enrolled.user.pk, enrolled.code(), ORIGIN, method="totp")
+    assert factors.enabled(enrolled.user)
 
 
 def test_confirmed_replacement_retires_the_old_authenticator(enrolled, clock):
-    new = enrollment.start_setup(enrolled.user, PASSWORD, ORIGIN)
-    confirmed = enrollment.confirm_setup(enrolled.user, code_for(new.secret, clock), ORIGIN)
+    new = authenticators.start_app(enrolled.user, PASSWORD, ORIGIN)
+    confirmed = authenticators.confirm_app(enrolled.user, code_for(new.secret, clock), ORIGIN)
     assert confirmed.replaced is True
     assert confirmed.backup_codes is None  # the unused codes stay valid
     clock.advance(30)
     with pytest.raises(InvalidCode):
-        verification.check_code(enrolled.user.pk, enrolled.code(), ORIGIN, method="totp")
-    assert verification.check_code(enrolled.user.pk, code_for(new.secret, clock), ORIGIN, method="totp")
-    device = TotpDevice.objects.get(user=enrolled.user)
+        signin.check_code(enrolled.user.pk, enrolled.code(), ORIGIN, method="totp")
+    assert signin.check_code(enrolled.user.pk, code_for(new.secret, clock), ORIGIN, method="totp")
+    device = Authenticator.objects.get(user=enrolled.user)
     assert crypto.decrypt_secret(device.encrypted_secret) == new.secret
     assert SecurityEvent.objects.filter(user=enrolled.user, type="authenticator_replaced").count() == 1
-    verification.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN)  # old codes still good
+    signin.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN)  # old codes still good
 
 
 def test_replacement_with_new_codes_retires_the_old_codes(enrolled, clock):
     """The lost-phone path: a new authenticator and a fresh set of codes."""
-    new = enrollment.start_setup(enrolled.user, PASSWORD, ORIGIN)
-    confirmed = enrollment.confirm_setup(enrolled.user, code_for(new.secret, clock), ORIGIN, new_codes=True)
+    new = authenticators.start_app(enrolled.user, PASSWORD, ORIGIN)
+    confirmed = authenticators.confirm_app(enrolled.user, code_for(new.secret, clock), ORIGIN, new_codes=True)
     assert len(confirmed.backup_codes.codes) == 10
     assert set(confirmed.backup_codes.codes).isdisjoint(enrolled.codes)
     with pytest.raises(InvalidCode):
-        verification.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN)
-    verification.check_code(enrolled.user.pk, confirmed.backup_codes.codes[0], ORIGIN)
+        signin.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN)
+    signin.check_code(enrolled.user.pk, confirmed.backup_codes.codes[0], ORIGIN)
 
 
 def test_reenabling_after_all_codes_are_used_makes_a_new_set(enrolled, clock):
     BackupCode.objects.filter(user=enrolled.user).update(used_at=timezone.now())
-    new = enrollment.start_setup(enrolled.user, PASSWORD, ORIGIN)
-    confirmed = enrollment.confirm_setup(enrolled.user, code_for(new.secret, clock), ORIGIN)
+    new = authenticators.start_app(enrolled.user, PASSWORD, ORIGIN)
+    confirmed = authenticators.confirm_app(enrolled.user, code_for(new.secret, clock), ORIGIN)
     assert len(confirmed.backup_codes.codes) == 10

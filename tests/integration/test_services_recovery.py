@@ -7,8 +7,8 @@ from django.contrib.auth import get_user
 from django.http import HttpRequest
 from django.test import Client
 
-from twostep.models import Account, BackupCode, SecurityEvent, TotpDevice, User
-from twostep.services import accounts, enrollment, recovery, verification
+from twostep.models import Account, Authenticator, BackupCode, SecurityEvent, User
+from twostep.services import accounts, authenticators, factors, recovery, signin
 from twostep.services.errors import (
     Conflict,
     InvalidCode,
@@ -43,11 +43,12 @@ def session_user(session):
 
 
 def assert_switched_off(user):
-    assert not enrollment.is_enabled(user)
-    assert not TotpDevice.objects.filter(user=user).exists()
+    assert not factors.enabled(user)
+    assert not Authenticator.objects.filter(user=user).exists()
     assert not BackupCode.objects.filter(user=user).exists()
     user.refresh_from_db()
-    assert (user.backup_codes_salt, user.second_factor_failures) == ("", 0)
+    assert not hasattr(user, "backup_code_set") or user.backup_code_set is None
+    assert user.second_factor_failures == 0
 
 
 # by the user ----------------------------------------------------------------------------------
@@ -55,7 +56,7 @@ def assert_switched_off(user):
 def test_disable_with_password_and_app_code(enrolled, mailoutbox, django_capture_on_commit_callbacks):
     session = signed_in_session(enrolled.user)
     with django_capture_on_commit_callbacks(execute=True):
-        enrollment.disable(enrolled.user, PASSWORD, enrolled.code(), ORIGIN)
+        authenticators.disable(enrolled.user, PASSWORD, enrolled.code(), ORIGIN)
     assert_switched_off(enrolled.user)
     assert not session_user(session).is_authenticated  # ASVS 7.4.3
     event = SecurityEvent.objects.get(user=enrolled.user, type="two_factor_disabled")
@@ -65,7 +66,7 @@ def test_disable_with_password_and_app_code(enrolled, mailoutbox, django_capture
 
 
 def test_disable_with_password_and_backup_code(enrolled):
-    enrollment.disable(enrolled.user, PASSWORD, enrolled.codes[0].upper(), ORIGIN)
+    authenticators.disable(enrolled.user, PASSWORD, enrolled.codes[0].upper(), ORIGIN)
     assert_switched_off(enrolled.user)
 
 
@@ -73,25 +74,25 @@ def test_disable_with_password_and_backup_code(enrolled):
 def test_disable_needs_the_password(enrolled, password):
     """mozilla/fxa #6055: 2FA was switched off with the session alone."""
     with pytest.raises(WrongPassword):
-        enrollment.disable(enrolled.user, password, enrolled.code(), ORIGIN)
-    assert enrollment.is_enabled(enrolled.user)
+        authenticators.disable(enrolled.user, password, enrolled.code(), ORIGIN)
+    assert factors.enabled(enrolled.user)
 
 
 def test_disable_needs_a_current_code(enrolled):
     wrong = f"{(int(enrolled.code()) + 1) % 1_000_000:06d}"
     with pytest.raises(InvalidCode):
-        enrollment.disable(enrolled.user, PASSWORD, wrong, ORIGIN)
-    assert enrollment.is_enabled(enrolled.user)
+        authenticators.disable(enrolled.user, PASSWORD, wrong, ORIGIN)
+    assert factors.enabled(enrolled.user)
     enrolled.user.refresh_from_db()
     assert enrolled.user.second_factor_failures == 1
 
 
 def test_disable_with_a_replayed_code_is_refused(enrolled):
     code = enrolled.code()
-    verification.check_code(enrolled.user.pk, code, ORIGIN)
+    signin.check_code(enrolled.user.pk, code, ORIGIN)
     with pytest.raises(InvalidCode):
-        enrollment.disable(enrolled.user, PASSWORD, code, ORIGIN)
-    assert enrollment.is_enabled(enrolled.user)
+        authenticators.disable(enrolled.user, PASSWORD, code, ORIGIN)
+    assert factors.enabled(enrolled.user)
 
 
 def test_disable_is_refused_when_the_account_requires_2fa(enrolled):
@@ -99,15 +100,15 @@ def test_disable_is_refused_when_the_account_requires_2fa(enrolled):
     enrolled.user.refresh_from_db()
     code = enrolled.code()
     with pytest.raises(TwoFactorRequired) as refused:
-        enrollment.disable(enrolled.user, PASSWORD, code, ORIGIN)
+        authenticators.disable(enrolled.user, PASSWORD, code, ORIGIN)
     assert refused.value.status == 403 and refused.value.code == "two_factor_required_by_account"
-    assert enrollment.is_enabled(enrolled.user)
-    verification.check_code(enrolled.user.pk, code, ORIGIN)  # the code was not spent
+    assert factors.enabled(enrolled.user)
+    signin.check_code(enrolled.user.pk, code, ORIGIN)  # the code was not spent
 
 
 def test_disable_without_2fa_is_refused(member, clock):
     with pytest.raises(TwoFactorDisabled):
-        enrollment.disable(member, PASSWORD, "123456", ORIGIN)
+        authenticators.disable(member, PASSWORD, "123456", ORIGIN)
 
 
 # by an account admin --------------------------------------------------------------------------
@@ -142,7 +143,7 @@ def test_admin_cannot_reach_a_user_of_another_account(stranger, admin):
     with pytest.raises(NotFound) as refused:
         recovery.admin_disable_two_factor(admin, stranger.user.pk, "because", PASSWORD, ORIGIN)
     assert refused.value.status == 404
-    assert enrollment.is_enabled(stranger.user)
+    assert factors.enabled(stranger.user)
 
 
 @pytest.mark.parametrize("user_id", [999_999, "abc", None, "1; DROP TABLE"])
@@ -165,21 +166,21 @@ def test_a_member_who_is_not_admin_cannot_switch_off_2fa(enrolled, make_user):
     colleague = make_user("colleague")
     with pytest.raises(NotAccountAdmin):
         recovery.admin_disable_two_factor(colleague, enrolled.user.pk, "because", PASSWORD, ORIGIN)
-    assert enrollment.is_enabled(enrolled.user)
+    assert factors.enabled(enrolled.user)
 
 
 @pytest.mark.parametrize("reason", ["", "   ", None, "x" * 501])
 def test_admin_must_give_a_reason(enrolled, admin, reason):
     with pytest.raises(InvalidInput):
         recovery.admin_disable_two_factor(admin, enrolled.user.pk, reason, PASSWORD, ORIGIN)
-    assert enrollment.is_enabled(enrolled.user)
+    assert factors.enabled(enrolled.user)
 
 
 @pytest.mark.parametrize("password", ["not the password", None, "", PASSWORD.upper()])
 def test_admin_must_confirm_with_their_own_password(enrolled, admin, password):
     with pytest.raises(WrongPassword):
         recovery.admin_disable_two_factor(admin, enrolled.user.pk, "because", password, ORIGIN)
-    assert enrollment.is_enabled(enrolled.user)
+    assert factors.enabled(enrolled.user)
 
 
 def test_admin_password_is_theirs_not_the_users(enrolled, make_user):
@@ -191,7 +192,7 @@ def test_admin_password_is_theirs_not_the_users(enrolled, make_user):
     with pytest.raises(WrongPassword):
         recovery.admin_disable_two_factor(boss, enrolled.user.pk, "because", PASSWORD, ORIGIN)
     recovery.admin_disable_two_factor(boss, enrolled.user.pk, "because", "the boss's own secret phrase", ORIGIN)
-    assert not enrollment.is_enabled(enrolled.user)
+    assert not factors.enabled(enrolled.user)
 
 
 def test_admin_cannot_switch_off_their_own_2fa_this_way(admin, enroll):
@@ -199,7 +200,7 @@ def test_admin_cannot_switch_off_their_own_2fa_this_way(admin, enroll):
     enroll(admin)
     with pytest.raises(Conflict):
         recovery.admin_disable_two_factor(admin, admin.pk, "because", PASSWORD, ORIGIN)
-    assert enrollment.is_enabled(admin)
+    assert factors.enabled(admin)
 
 
 def test_admin_switching_off_a_user_without_2fa_is_refused(member, admin, clock):
@@ -227,7 +228,7 @@ def test_operator_switches_off_2fa_for_anyone(stranger, mailoutbox, django_captu
 def test_operator_must_give_a_reason(enrolled):
     with pytest.raises(InvalidInput):
         recovery.operator_disable_two_factor("member", "  ")
-    assert enrollment.is_enabled(enrolled.user)
+    assert factors.enabled(enrolled.user)
 
 
 def test_operator_gets_not_found_for_an_unknown_login(db):
@@ -242,14 +243,14 @@ def test_operator_switching_off_a_user_without_2fa_is_refused(member):
 
 def test_after_recovery_the_user_can_enrol_again(enrolled, admin, clock):
     recovery.admin_disable_two_factor(admin, enrolled.user.pk, "lost phone", PASSWORD, ORIGIN)
-    assert verification.check_password("member", PASSWORD, ORIGIN).stage == verification.AUTHENTICATED
+    assert signin.check_password("member", PASSWORD, ORIGIN).stage == signin.AUTHENTICATED
     import pyotp
 
-    setup = enrollment.start_setup(enrolled.user, PASSWORD, ORIGIN)
-    confirmed = enrollment.confirm_setup(enrolled.user, pyotp.TOTP(setup.secret).at(clock()), ORIGIN)
+    setup = authenticators.start_app(enrolled.user, PASSWORD, ORIGIN)
+    confirmed = authenticators.confirm_app(enrolled.user, pyotp.TOTP(setup.secret).at(clock()), ORIGIN)
     assert set(confirmed.backup_codes.codes).isdisjoint(enrolled.codes)
     with pytest.raises(InvalidCode):
-        verification.check_code(enrolled.user.pk, enrolled.codes[1], ORIGIN)
+        signin.check_code(enrolled.user.pk, enrolled.codes[1], ORIGIN)
 
 
 def test_mail_that_cannot_be_sent_does_not_undo_the_switch_off(enrolled, admin, monkeypatch, caplog,

@@ -12,8 +12,9 @@ from django.db import connection
 from twostep import crypto
 from twostep.core import backup_codes as codes_core
 from twostep.core import clock as core_clock
-from twostep.models import BackupCode, TotpDevice, User
-from twostep.services import backup_codes, verification
+from twostep.models import Authenticator, BackupCode, User
+from twostep.services import signin
+from twostep.services.factors import backup_codes
 
 from ..conftest import ORIGIN, PASSWORD
 
@@ -56,7 +57,7 @@ def regenerated(enrolled, mailoutbox, django_capture_on_commit_callbacks):
     """An enrolled user who also made a second set and used a code of it (mails sent)."""
     with django_capture_on_commit_callbacks(execute=True):
         second = backup_codes.generate(enrolled.user, PASSWORD, ORIGIN)
-        verification.check_code(enrolled.user.pk, second.codes[0], ORIGIN)
+        signin.check_code(enrolled.user.pk, second.codes[0], ORIGIN)
     return enrolled, second.codes
 
 
@@ -80,8 +81,8 @@ def test_logs_and_mails_hold_no_code_and_no_secret(enrolled, clock, caplog, mail
     caplog.set_level(logging.DEBUG)
     with django_capture_on_commit_callbacks(execute=True):
         new = backup_codes.generate(enrolled.user, PASSWORD, ORIGIN)
-        verification.check_code(enrolled.user.pk, new.codes[0], ORIGIN)
-        verification.check_code(enrolled.user.pk, enrolled.code(), ORIGIN)
+        signin.check_code(enrolled.user.pk, new.codes[0], ORIGIN)
+        signin.check_code(enrolled.user.pk, enrolled.code(), ORIGIN)
     text = (caplog.text + "".join(m.subject + m.body for m in mailoutbox)).lower()
     assert len(mailoutbox) == 2 and "event=backup_code_used" in text
     forms = [f for shown in [*enrolled.codes, *new.codes] for f in code_forms(shown)]
@@ -93,12 +94,12 @@ def test_stored_code_is_a_keyed_salted_hash(enrolled):
     enrolled.user.refresh_from_db()
     code = codes_core.normalize_code(enrolled.codes[0])
     stored = set(BackupCode.objects.filter(user=enrolled.user).values_list("digest", flat=True))
-    assert crypto.code_digest(code, enrolled.user.backup_codes_salt) in stored
-    assert codes_core.hash_code(code, enrolled.user.backup_codes_salt, b"another key") not in stored
+    assert crypto.code_digest(code, enrolled.user.backup_code_set.salt) in stored
+    assert codes_core.hash_code(code, enrolled.user.backup_code_set.salt, b"another key") not in stored
 
 
 def test_totp_secret_is_encrypted_at_rest(enrolled):
-    token = bytes(TotpDevice.objects.get(user=enrolled.user).encrypted_secret)
+    token = bytes(Authenticator.objects.get(user=enrolled.user).encrypted_secret)
     assert enrolled.secret.encode() not in token
     assert crypto.decrypt_secret(token) == enrolled.secret
 
@@ -117,9 +118,9 @@ def test_secret_made_under_an_old_key_decrypts_after_a_new_key_is_put_first(enro
     new = Fernet.generate_key().decode()
     keys.TWOSTEP_ENCRYPTION_KEYS = [new, *old]
     crypto.clear_caches()
-    token = bytes(TotpDevice.objects.get(user=enrolled.user).encrypted_secret)
+    token = bytes(Authenticator.objects.get(user=enrolled.user).encrypted_secret)
     assert crypto.decrypt_secret(token) == enrolled.secret
-    verification.check_code(enrolled.user.pk, enrolled.code(), ORIGIN)
+    signin.check_code(enrolled.user.pk, enrolled.code(), ORIGIN)
 
     rotated = crypto.rotate_secret(token)
     keys.TWOSTEP_ENCRYPTION_KEYS = [new]
@@ -133,16 +134,16 @@ def test_secret_cannot_be_read_without_its_key(enrolled, keys):
     keys.TWOSTEP_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
     crypto.clear_caches()
     with pytest.raises(RuntimeError):
-        crypto.decrypt_secret(TotpDevice.objects.get(user=enrolled.user).encrypted_secret)
+        crypto.decrypt_secret(Authenticator.objects.get(user=enrolled.user).encrypted_secret)
 
 
 def test_backup_codes_hashed_under_an_old_key_still_work_after_a_new_key_is_put_first(enrolled, keys):
     old = list(keys.TWOSTEP_CODE_HASH_KEYS)
     keys.TWOSTEP_CODE_HASH_KEYS = ["a brand new code hash key", *old]
-    verification.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN)
+    signin.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN)
     new = backup_codes.generate(enrolled.user, PASSWORD, ORIGIN)
     keys.TWOSTEP_CODE_HASH_KEYS = ["a brand new code hash key"]
-    verification.check_code(enrolled.user.pk, new.codes[0], ORIGIN)
+    signin.check_code(enrolled.user.pk, new.codes[0], ORIGIN)
 
 
 def test_backup_codes_stop_working_when_their_key_is_removed(enrolled, keys):

@@ -8,10 +8,12 @@ import pytest
 
 from tests.hashers import FastArgon2PasswordHasher
 from twostep.core import backup_codes as codes_core
-from twostep.models import SecurityEvent, TotpDevice, User
-from twostep.services import backup_codes, recovery, verification
+from twostep.models import Authenticator, SecurityEvent, User
+from twostep.services import recovery, signin
 from twostep.services.audit import Origin
 from twostep.services.errors import InvalidCode, InvalidCredentials, Throttled
+from twostep.services.factors import backup_codes
+from twostep.services.factors import totp as totp_factor
 
 from ..conftest import ORIGIN, PASSWORD
 
@@ -33,12 +35,12 @@ def fail_code(enrolled, method="totp", origin=ORIGIN) -> None:
     """One wrong but well-formed code, which must be evaluated and refused (not throttled)."""
     code = wrong_app_code(enrolled) if method == "totp" else unknown_backup_code()
     with pytest.raises(InvalidCode):
-        verification.check_code(enrolled.user.pk, code, origin, method=method)
+        signin.check_code(enrolled.user.pk, code, origin, method=method)
 
 
 def throttled(enrolled, code) -> Throttled:
     with pytest.raises(Throttled) as refused:
-        verification.check_code(enrolled.user.pk, code, ORIGIN)
+        signin.check_code(enrolled.user.pk, code, ORIGIN)
     return refused.value
 
 
@@ -54,7 +56,7 @@ def test_free_failures_cost_no_wait(enrolled, settings):
         fail_code(enrolled)
     assert failures(enrolled.user) == 5
     assert enrolled.user.second_factor_blocked_until is None
-    verification.check_code(enrolled.user.pk, enrolled.code(), ORIGIN)
+    signin.check_code(enrolled.user.pk, enrolled.code(), ORIGIN)
 
 
 def test_failure_after_the_free_ones_throttles_with_retry_after(enrolled):
@@ -88,7 +90,7 @@ def test_throttle_ends_when_the_wait_is_over(enrolled, clock):
     clock.advance(29)
     assert throttled(enrolled, enrolled.code()).retry_after == 1
     clock.advance(1)
-    verification.check_code(enrolled.user.pk, enrolled.code(), ORIGIN)
+    signin.check_code(enrolled.user.pk, enrolled.code(), ORIGIN)
 
 
 def test_throttled_attempt_is_not_evaluated_at_all(enrolled):
@@ -96,8 +98,8 @@ def test_throttled_attempt_is_not_evaluated_at_all(enrolled):
     for _ in range(6):
         fail_code(enrolled)
     events_before = SecurityEvent.objects.filter(type="second_factor_failed").count()
-    with mock.patch.object(verification, "_spend_totp") as spend_totp, \
-            mock.patch.object(backup_codes, "spend") as spend_backup:
+    with mock.patch.object(totp_factor, "verify") as spend_totp, \
+            mock.patch.object(backup_codes, "verify") as spend_backup:
         throttled(enrolled, enrolled.code())
         throttled(enrolled, enrolled.codes[0])
     spend_totp.assert_not_called()
@@ -111,11 +113,11 @@ def test_throttled_correct_app_code_is_not_spent(enrolled, clock):
     for _ in range(6):
         fail_code(enrolled)
     code = enrolled.code()
-    last_step = TotpDevice.objects.get(user=enrolled.user).last_step
+    last_step = Authenticator.objects.get(user=enrolled.user).last_step
     wait = throttled(enrolled, code).retry_after
-    assert TotpDevice.objects.get(user=enrolled.user).last_step == last_step
+    assert Authenticator.objects.get(user=enrolled.user).last_step == last_step
     clock.advance(wait)  # 30 s: the code's step is now one behind, still inside the window
-    verification.check_code(enrolled.user.pk, code, ORIGIN)
+    signin.check_code(enrolled.user.pk, code, ORIGIN)
 
 
 def test_throttled_correct_backup_code_is_not_spent(enrolled, clock):
@@ -123,16 +125,16 @@ def test_throttled_correct_backup_code_is_not_spent(enrolled, clock):
         fail_code(enrolled)
     clock.advance(throttled(enrolled, enrolled.codes[0]).retry_after)
     assert backup_codes.remaining(enrolled.user) == 10
-    assert verification.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN).backup_codes_remaining == 9
+    assert signin.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN).backup_codes_remaining == 9
 
 
 def test_failure_count_is_per_user_and_survives_a_new_sign_in_from_elsewhere(enrolled):
     """Keycloak #26177: restarting the flow (new password step, session, address) resets nothing."""
     for _ in range(6):
         fail_code(enrolled)
-    assert verification.check_password("member", PASSWORD, ELSEWHERE).stage == verification.SECOND_FACTOR
+    assert signin.check_password("member", PASSWORD, ELSEWHERE).stage == signin.SECOND_FACTOR
     with pytest.raises(Throttled):
-        verification.check_code(enrolled.user.pk, enrolled.code(), ELSEWHERE)
+        signin.check_code(enrolled.user.pk, enrolled.code(), ELSEWHERE)
 
 
 def test_app_and_backup_code_failures_share_one_counter(enrolled):
@@ -150,7 +152,7 @@ def test_success_resets_the_counter(enrolled):
     """NIST SP 800-63B-4 §3.2.2: success resets the count."""
     for _ in range(5):
         fail_code(enrolled)
-    verification.check_code(enrolled.user.pk, enrolled.code(), ORIGIN)
+    signin.check_code(enrolled.user.pk, enrolled.code(), ORIGIN)
     assert failures(enrolled.user) == 0
     for _ in range(5):
         fail_code(enrolled)  # five more are free again, not the 6th..10th
@@ -172,7 +174,7 @@ def test_hundredth_failure_locks_the_second_factor(enrolled, clock, settings):
 
 def test_ninety_nine_failures_do_not_lock_a_correct_code(enrolled, clock):
     User.objects.filter(pk=enrolled.user.pk).update(second_factor_failures=99)
-    verification.check_code(enrolled.user.pk, enrolled.code(), ORIGIN)
+    signin.check_code(enrolled.user.pk, enrolled.code(), ORIGIN)
     assert failures(enrolled.user) == 0
 
 
@@ -202,20 +204,20 @@ def test_admin_recovery_unlocks_a_locked_user(locked, admin):
                                       PASSWORD, ORIGIN)
     assert failures(locked.user) == 0
     assert locked.user.second_factor_blocked_until is None
-    assert verification.check_password("member", PASSWORD, ORIGIN).stage == verification.AUTHENTICATED
+    assert signin.check_password("member", PASSWORD, ORIGIN).stage == signin.AUTHENTICATED
 
 
 def test_operator_recovery_unlocks_a_locked_user(locked):
     recovery.operator_disable_two_factor("member", "ticket 42")
     assert failures(locked.user) == 0
-    assert verification.check_password("member", PASSWORD, ORIGIN).stage == verification.AUTHENTICATED
+    assert signin.check_password("member", PASSWORD, ORIGIN).stage == signin.AUTHENTICATED
 
 
 # passwords ----------------------------------------------------------------------------------
 
 def wrong_password(login="member", origin=ORIGIN) -> None:
     with pytest.raises(InvalidCredentials):
-        verification.check_password(login, "not the password", origin)
+        signin.check_password(login, "not the password", origin)
 
 
 @pytest.fixture
@@ -241,7 +243,7 @@ def test_password_failures_throttle_after_the_free_ones(member, clock):
     for _ in range(6):
         wrong_password()
     with pytest.raises(Throttled) as refused:
-        verification.check_password("member", PASSWORD, ORIGIN)
+        signin.check_password("member", PASSWORD, ORIGIN)
     assert refused.value.retry_after == 30
     assert SecurityEvent.objects.filter(user=member, type="throttled").count() == 1
 
@@ -253,10 +255,10 @@ def test_throttled_password_attempt_computes_no_hash(member, clock, hasher_calls
     for _ in range(5):
         wrong_password()
     hasher_calls.clear()
-    with mock.patch.object(verification, "authenticate", wraps=verification.authenticate) as auth:
+    with mock.patch.object(signin, "authenticate", wraps=signin.authenticate) as auth:
         for login in ("member", "MEMBER"):
             with pytest.raises(Throttled):
-                verification.check_password(login, PASSWORD, ORIGIN)
+                signin.check_password(login, PASSWORD, ORIGIN)
     auth.assert_not_called()
     assert hasher_calls == []
 
@@ -265,14 +267,14 @@ def test_password_throttle_does_not_block_another_address(member, clock):
     """ASVS 6.1.1: a stranger guessing from elsewhere never locks the real user out."""
     for _ in range(6):
         wrong_password()
-    assert verification.check_password("member", PASSWORD, ELSEWHERE).stage == verification.AUTHENTICATED
+    assert signin.check_password("member", PASSWORD, ELSEWHERE).stage == signin.AUTHENTICATED
 
 
 def test_password_throttle_does_not_block_another_login_from_the_same_address(member, make_user, clock):
     make_user("colleague")
     for _ in range(6):
         wrong_password()
-    verification.check_password("colleague", PASSWORD, ORIGIN)
+    signin.check_password("colleague", PASSWORD, ORIGIN)
 
 
 def test_guessing_many_logins_from_one_address_throttles_the_address(member, make_user, clock, settings):
@@ -281,17 +283,17 @@ def test_guessing_many_logins_from_one_address_throttles_the_address(member, mak
     for login in ("member", "a", "b", "c"):
         wrong_password(login)
     with pytest.raises(Throttled):
-        verification.check_password("colleague", PASSWORD, ORIGIN)
-    verification.check_password("colleague", PASSWORD, ELSEWHERE)
+        signin.check_password("colleague", PASSWORD, ORIGIN)
+    signin.check_password("colleague", PASSWORD, ELSEWHERE)
 
 
 def test_right_password_resets_the_login_and_address_count(member, clock):
     for _ in range(5):
         wrong_password()
-    verification.check_password("member", PASSWORD, ORIGIN)
+    signin.check_password("member", PASSWORD, ORIGIN)
     for _ in range(5):
         wrong_password()
-    verification.check_password("member", PASSWORD, ORIGIN)
+    signin.check_password("member", PASSWORD, ORIGIN)
 
 
 def test_password_failures_are_forgotten_after_a_quiet_hour(member, clock):
@@ -299,18 +301,18 @@ def test_password_failures_are_forgotten_after_a_quiet_hour(member, clock):
         wrong_password()
     clock.advance(3601)
     wrong_password()  # would be the 6th and block for 30 s if still counted
-    verification.check_password("member", PASSWORD, ORIGIN)
+    signin.check_password("member", PASSWORD, ORIGIN)
 
 
 def test_wrong_passwords_at_reauthentication_are_throttled_without_hashing(enrolled, clock, hasher_calls):
     """A stolen session cannot be used to guess the password (ASVS 7.5.1 re-authentication)."""
-    from twostep.services import enrollment
+    from twostep.services import authenticators
     from twostep.services.errors import WrongPassword
 
     for _ in range(6):
         with pytest.raises(WrongPassword):
-            enrollment.start_setup(enrolled.user, "not the password", ORIGIN)
+            authenticators.start_app(enrolled.user, "not the password", ORIGIN)
     hasher_calls.clear()
     with pytest.raises(Throttled):
-        enrollment.start_setup(enrolled.user, PASSWORD, ORIGIN)
+        authenticators.start_app(enrolled.user, PASSWORD, ORIGIN)
     assert hasher_calls == []

@@ -7,9 +7,10 @@ from django.core.cache import cache
 
 from twostep.core import backup_codes as codes_core
 from twostep.core import totp
-from twostep.models import Account, BackupCode, SecurityEvent, TotpDevice
-from twostep.services import backup_codes, verification
+from twostep.models import Account, Authenticator, BackupCode, SecurityEvent
+from twostep.services import signin
 from twostep.services.errors import InvalidCode, InvalidCredentials, NoPendingSignIn
+from twostep.services.factors import backup_codes
 
 from ..conftest import ORIGIN, PASSWORD
 
@@ -35,15 +36,15 @@ def well_formed_unknown_code() -> str:
 # password step ------------------------------------------------------------------------------
 
 def test_password_step_signs_in_a_user_without_2fa(member, clock):
-    step = verification.check_password("member", PASSWORD, ORIGIN)
-    assert (step.user.pk, step.stage) == (member.pk, verification.AUTHENTICATED)
+    step = signin.check_password("member", PASSWORD, ORIGIN)
+    assert (step.user.pk, step.stage) == (member.pk, signin.AUTHENTICATED)
     member.refresh_from_db()
     assert member.last_login is not None
 
 
 def test_password_step_asks_an_enrolled_user_for_a_code(enrolled):
-    step = verification.check_password("member", PASSWORD, ORIGIN)
-    assert step.stage == verification.SECOND_FACTOR
+    step = signin.check_password("member", PASSWORD, ORIGIN)
+    assert step.stage == signin.SECOND_FACTOR
     enrolled.user.refresh_from_db()
     assert enrolled.user.last_login is None  # not signed in until the second step
     assert not SecurityEvent.objects.filter(user=enrolled.user, type="sign_in").exists()
@@ -51,19 +52,19 @@ def test_password_step_asks_an_enrolled_user_for_a_code(enrolled):
 
 def test_password_step_asks_for_setup_when_the_account_requires_2fa(member, clock):
     Account.objects.filter(pk=member.account_id).update(require_two_factor=True)
-    assert verification.check_password("member", PASSWORD, ORIGIN).stage == verification.SETUP_REQUIRED
+    assert signin.check_password("member", PASSWORD, ORIGIN).stage == signin.SETUP_REQUIRED
 
 
 def test_password_step_ignores_login_case_and_surrounding_spaces(member, clock):
-    assert verification.check_password("  MeMbEr ", PASSWORD, ORIGIN).user.pk == member.pk
+    assert signin.check_password("  MeMbEr ", PASSWORD, ORIGIN).user.pk == member.pk
 
 
 def test_password_step_gives_one_answer_for_wrong_password_and_unknown_login(member, clock):
     """ASVS 6.3.8: no user enumeration through the message or the error code."""
     with pytest.raises(InvalidCredentials) as wrong_password:
-        verification.check_password("member", "not the password", ORIGIN)
+        signin.check_password("member", "not the password", ORIGIN)
     with pytest.raises(InvalidCredentials) as unknown_login:
-        verification.check_password("nobody", PASSWORD, ORIGIN)
+        signin.check_password("nobody", PASSWORD, ORIGIN)
     assert str(wrong_password.value) == str(unknown_login.value)
     assert wrong_password.value.status == unknown_login.value.status == 401
 
@@ -72,7 +73,7 @@ def test_password_step_refuses_an_inactive_user(member, clock):
     member.is_active = False
     member.save()
     with pytest.raises(InvalidCredentials):
-        verification.check_password("member", PASSWORD, ORIGIN)
+        signin.check_password("member", PASSWORD, ORIGIN)
 
 
 # app codes ----------------------------------------------------------------------------------
@@ -81,9 +82,9 @@ def test_password_step_refuses_an_inactive_user(member, clock):
 def test_app_code_within_one_step_signs_in(enrolled, clock, offset_steps):
     """RFC 6238 §5.2: one step of delay (or drift) either way."""
     clock.advance(60)  # the enrolment step is well behind
-    accepted = verification.check_code(enrolled.user.pk, enrolled.code(offset_steps), ORIGIN, method="totp")
+    accepted = signin.check_code(enrolled.user.pk, enrolled.code(offset_steps), ORIGIN, method="totp")
     assert accepted.method == "totp"
-    assert TotpDevice.objects.get(user=enrolled.user).last_step == totp.time_step(clock()) + offset_steps
+    assert Authenticator.objects.get(user=enrolled.user).last_step == totp.time_step(clock()) + offset_steps
     assert SecurityEvent.objects.filter(user=enrolled.user, type="sign_in").count() == 1
 
 
@@ -91,49 +92,49 @@ def test_app_code_within_one_step_signs_in(enrolled, clock, offset_steps):
 def test_app_code_two_steps_away_is_refused(enrolled, clock, offset_steps):
     clock.advance(90)
     with pytest.raises(InvalidCode):
-        verification.check_code(enrolled.user.pk, enrolled.code(offset_steps), ORIGIN, method="totp")
-    assert TotpDevice.objects.get(user=enrolled.user).last_step < totp.time_step(clock()) - 1
+        signin.check_code(enrolled.user.pk, enrolled.code(offset_steps), ORIGIN, method="totp")
+    assert Authenticator.objects.get(user=enrolled.user).last_step < totp.time_step(clock()) - 1
 
 
 def test_app_code_is_refused_the_second_time(enrolled):
     """RFC 6238 §5.2: the second use of a code MUST be refused (nextcloud twofactor_totp #245)."""
     code = enrolled.code()
-    verification.check_code(enrolled.user.pk, code, ORIGIN, method="totp")
+    signin.check_code(enrolled.user.pk, code, ORIGIN, method="totp")
     with pytest.raises(InvalidCode):
-        verification.check_code(enrolled.user.pk, code, ORIGIN, method="totp")
+        signin.check_code(enrolled.user.pk, code, ORIGIN, method="totp")
 
 
 def test_app_code_replay_is_refused_after_caches_are_cleared(enrolled, clock):
     """The replay guard lives in the database, not a per-process cache (django-allauth)."""
     code = enrolled.code()
-    verification.check_code(enrolled.user.pk, code, ORIGIN, method="totp")
+    signin.check_code(enrolled.user.pk, code, ORIGIN, method="totp")
     cache.clear()
-    assert TotpDevice.objects.get(user=enrolled.user).last_step == totp.time_step(clock())
+    assert Authenticator.objects.get(user=enrolled.user).last_step == totp.time_step(clock())
     with pytest.raises(InvalidCode):
-        verification.check_code(enrolled.user.pk, code, ORIGIN, method="totp")
+        signin.check_code(enrolled.user.pk, code, ORIGIN, method="totp")
 
 
 def test_older_step_is_refused_after_a_newer_one(enrolled, clock):
     """The last accepted step only moves forward: a code from before it is a replay too."""
     clock.advance(60)
-    verification.check_code(enrolled.user.pk, enrolled.code(1), ORIGIN, method="totp")
+    signin.check_code(enrolled.user.pk, enrolled.code(1), ORIGIN, method="totp")
     for older in (0, -1):
         with pytest.raises(InvalidCode):
-            verification.check_code(enrolled.user.pk, enrolled.code(older), ORIGIN, method="totp")
+            signin.check_code(enrolled.user.pk, enrolled.code(older), ORIGIN, method="totp")
     clock.advance(60)  # the step after the accepted one is fine
-    verification.check_code(enrolled.user.pk, enrolled.code(0), ORIGIN, method="totp")
+    signin.check_code(enrolled.user.pk, enrolled.code(0), ORIGIN, method="totp")
 
 
 @pytest.mark.parametrize("shape", ["{a} {b}", "{a}-{b}", " {a} {b} "])
 def test_app_code_may_be_typed_with_spaces_or_a_hyphen(enrolled, shape):
     code = enrolled.code()
-    verification.check_code(enrolled.user.pk, shape.format(a=code[:3], b=code[3:]), ORIGIN, method="totp")
+    signin.check_code(enrolled.user.pk, shape.format(a=code[:3], b=code[3:]), ORIGIN, method="totp")
 
 
 @pytest.mark.parametrize("typed", ["12345", "１２３４５６", "+12345", "12345a", "٠١٢٣٤٥"])
 def test_malformed_app_code_is_refused_without_counting_a_failure(enrolled, typed):
     with pytest.raises(InvalidCode):
-        verification.check_code(enrolled.user.pk, typed, ORIGIN, method="totp")
+        signin.check_code(enrolled.user.pk, typed, ORIGIN, method="totp")
     assert failures(enrolled.user) == 0
 
 
@@ -142,19 +143,19 @@ def test_full_width_digits_of_the_right_code_are_refused(enrolled):
     code = enrolled.code()
     full_width = "".join(chr(ord("０") + int(d)) for d in code)
     with pytest.raises(InvalidCode):
-        verification.check_code(enrolled.user.pk, full_width, ORIGIN, method="totp")
-    verification.check_code(enrolled.user.pk, code, ORIGIN, method="totp")
+        signin.check_code(enrolled.user.pk, full_width, ORIGIN, method="totp")
+    signin.check_code(enrolled.user.pk, code, ORIGIN, method="totp")
 
 
 @pytest.mark.parametrize("typed", [None, 123456, ["123456"]])
 def test_non_string_code_is_refused(enrolled, typed):
     with pytest.raises(InvalidCode):
-        verification.check_code(enrolled.user.pk, typed, ORIGIN)
+        signin.check_code(enrolled.user.pk, typed, ORIGIN)
 
 
 def test_wrong_app_code_counts_a_failure(enrolled):
     with pytest.raises(InvalidCode):
-        verification.check_code(enrolled.user.pk, wrong_app_code(enrolled), ORIGIN, method="totp")
+        signin.check_code(enrolled.user.pk, wrong_app_code(enrolled), ORIGIN, method="totp")
     assert failures(enrolled.user) == 1
 
 
@@ -162,11 +163,11 @@ def test_wrong_app_code_counts_a_failure(enrolled):
 
 def test_backup_code_signs_in_once(enrolled):
     """NIST SP 800-63B-4 §3.1.2 / ASVS 6.5.1: a look-up secret is used successfully only once."""
-    accepted = verification.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN, method="backup_code")
+    accepted = signin.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN, method="backup_code")
     assert (accepted.method, accepted.backup_codes_remaining) == ("backup_code", 9)
     assert BackupCode.objects.filter(user=enrolled.user, used_at__isnull=False).count() == 1
     with pytest.raises(InvalidCode):
-        verification.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN, method="backup_code")
+        signin.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN, method="backup_code")
     assert backup_codes.remaining(enrolled.user) == 9
 
 
@@ -177,15 +178,15 @@ def test_backup_code_signs_in_once(enrolled):
     (4, lambda c: " " + c.upper().replace("-", "  ") + " "),
 ])
 def test_backup_code_is_accepted_in_any_case_and_spacing(enrolled, index, variant):
-    verification.check_code(enrolled.user.pk, variant(enrolled.codes[index]), ORIGIN, method="backup_code")
+    signin.check_code(enrolled.user.pk, variant(enrolled.codes[index]), ORIGIN, method="backup_code")
     with pytest.raises(InvalidCode):  # another spelling of the spent code is still the spent code
-        verification.check_code(enrolled.user.pk, enrolled.codes[index], ORIGIN, method="backup_code")
+        signin.check_code(enrolled.user.pk, enrolled.codes[index], ORIGIN, method="backup_code")
 
 
 def test_backup_code_is_recognised_whatever_method_is_named(enrolled):
     """A code of backup-code length typed on the app-code form is taken as a backup code."""
-    assert verification.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN, method="totp").method == "backup_code"
-    assert verification.check_code(enrolled.user.pk, enrolled.codes[1], ORIGIN).method == "backup_code"
+    assert signin.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN, method="totp").method == "backup_code"
+    assert signin.check_code(enrolled.user.pk, enrolled.codes[1], ORIGIN).method == "backup_code"
 
 
 def test_malformed_backup_code_is_refused_without_counting_a_failure(enrolled):
@@ -194,7 +195,7 @@ def test_malformed_backup_code_is_refused_without_counting_a_failure(enrolled):
     last = code[-1]
     typo = code[:-1] + ("2" if last != "2" else "3")
     with pytest.raises(InvalidCode) as refused:
-        verification.check_code(enrolled.user.pk, typo, ORIGIN, method="backup_code")
+        signin.check_code(enrolled.user.pk, typo, ORIGIN, method="backup_code")
     assert "typo" in str(refused.value.message)
     assert failures(enrolled.user) == 0
     assert backup_codes.remaining(enrolled.user) == 10
@@ -202,22 +203,22 @@ def test_malformed_backup_code_is_refused_without_counting_a_failure(enrolled):
 
 def test_unknown_well_formed_backup_code_counts_a_failure(enrolled):
     with pytest.raises(InvalidCode):
-        verification.check_code(enrolled.user.pk, well_formed_unknown_code(), ORIGIN, method="backup_code")
+        signin.check_code(enrolled.user.pk, well_formed_unknown_code(), ORIGIN, method="backup_code")
     assert failures(enrolled.user) == 1
 
 
 def test_backup_code_of_another_user_is_refused(enrolled, make_user, enroll):
     other = enroll(make_user("other"))
     with pytest.raises(InvalidCode):
-        verification.check_code(enrolled.user.pk, other.codes[0], ORIGIN, method="backup_code")
+        signin.check_code(enrolled.user.pk, other.codes[0], ORIGIN, method="backup_code")
     assert failures(enrolled.user) == 1
     assert backup_codes.remaining(other.user) == 10
-    verification.check_code(other.user.pk, other.codes[0], ORIGIN, method="backup_code")
+    signin.check_code(other.user.pk, other.codes[0], ORIGIN, method="backup_code")
 
 
 def test_backup_code_use_is_audited_and_mailed(enrolled, mailoutbox, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        verification.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN)
+        signin.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN)
     event = SecurityEvent.objects.get(user=enrolled.user, type="backup_code_used")
     assert event.detail["remaining"] == 9
     assert [m.subject.split("] ", 1)[1] for m in mailoutbox] == ["A backup code was used to sign in"]
@@ -228,18 +229,18 @@ def test_backup_code_use_is_audited_and_mailed(enrolled, mailoutbox, django_capt
 
 def test_check_code_for_a_user_without_2fa_finds_no_pending_sign_in(member, clock):
     with pytest.raises(NoPendingSignIn):
-        verification.check_code(member.pk, "123456", ORIGIN)
+        signin.check_code(member.pk, "123456", ORIGIN)
 
 
 def test_check_code_for_an_inactive_user_finds_no_pending_sign_in(enrolled):
     type(enrolled.user).objects.filter(pk=enrolled.user.pk).update(is_active=False)
     with pytest.raises(NoPendingSignIn):
-        verification.check_code(enrolled.user.pk, enrolled.code(), ORIGIN)
+        signin.check_code(enrolled.user.pk, enrolled.code(), ORIGIN)
 
 
 def test_check_code_for_an_unknown_user_finds_no_pending_sign_in(db, clock):
     with pytest.raises(NoPendingSignIn):
-        verification.check_code(987654, "123456", ORIGIN)
+        signin.check_code(987654, "123456", ORIGIN)
 
 
 # telling the user ------------------------------------------------------------------------
@@ -249,7 +250,7 @@ def test_failed_second_step_mails_the_user_at_most_once_an_hour(
     """ASVS 6.3.5: notify on a partly successful sign-in (right password, wrong code)."""
     def fail():
         with django_capture_on_commit_callbacks(execute=True), pytest.raises(InvalidCode):
-            verification.check_code(enrolled.user.pk, wrong_app_code(enrolled), ORIGIN, method="totp")
+            signin.check_code(enrolled.user.pk, wrong_app_code(enrolled), ORIGIN, method="totp")
 
     fail()
     fail()
@@ -263,7 +264,7 @@ def test_failed_second_step_mails_the_user_at_most_once_an_hour(
 def test_failed_code_for_a_disable_attempt_sends_no_sign_in_warning(
         enrolled, mailoutbox, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(InvalidCode):
-        verification.check_code(enrolled.user.pk, wrong_app_code(enrolled), ORIGIN, purpose="disable")
+        signin.check_code(enrolled.user.pk, wrong_app_code(enrolled), ORIGIN, purpose="disable")
     assert mailoutbox == []
     assert failures(enrolled.user) == 1
 
@@ -281,10 +282,10 @@ def test_failure_while_spending_a_backup_code_leaves_it_unspent(enrolled, monkey
 
     monkeypatch.setattr(audit, "record", failing_record)
     with pytest.raises(RuntimeError):
-        verification.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN)
+        signin.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN)
     assert backup_codes.remaining(enrolled.user) == 10
     monkeypatch.setattr(audit, "record", real_record)
-    assert verification.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN).backup_codes_remaining == 9
+    assert signin.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN).backup_codes_remaining == 9
 
 
 def test_failure_while_spending_an_app_code_leaves_the_step_unspent(enrolled, monkeypatch):
@@ -297,10 +298,10 @@ def test_failure_while_spending_an_app_code_leaves_the_step_unspent(enrolled, mo
             raise RuntimeError("database went away")
         return real_record(type, **kwargs)
 
-    last_step = TotpDevice.objects.get(user=enrolled.user).last_step
+    last_step = Authenticator.objects.get(user=enrolled.user).last_step
     monkeypatch.setattr(audit, "record", failing_record)
     with pytest.raises(RuntimeError):
-        verification.check_code(enrolled.user.pk, enrolled.code(), ORIGIN)
-    assert TotpDevice.objects.get(user=enrolled.user).last_step == last_step
+        signin.check_code(enrolled.user.pk, enrolled.code(), ORIGIN)
+    assert Authenticator.objects.get(user=enrolled.user).last_step == last_step
     monkeypatch.setattr(audit, "record", real_record)
-    verification.check_code(enrolled.user.pk, enrolled.code(), ORIGIN)
+    signin.check_code(enrolled.user.pk, enrolled.code(), ORIGIN)

@@ -8,7 +8,7 @@ from unittest import mock
 
 import pytest
 
-from twostep.services import throttle_store, verification
+from twostep.services import signin, throttle_store
 from twostep.services.audit import Origin
 from twostep.services.errors import InvalidCredentials, Throttled
 from twostep.services.throttle_store import StoreUnavailable
@@ -45,7 +45,7 @@ def _origin() -> Origin:
 
 def _wrong(login, origin):
     with pytest.raises(InvalidCredentials):
-        verification.check_password(login, "not the password", origin)
+        signin.check_password(login, "not the password", origin)
 
 
 @pytest.mark.redis
@@ -54,9 +54,9 @@ def test_password_failures_in_redis_throttle_the_login_from_that_address(redis_s
     assert isinstance(redis_store, throttle_store.RedisStore)
     for _ in range(settings.TWOSTEP_PASSWORD_FREE_ATTEMPTS + 1):
         _wrong("member", origin)
-    with mock.patch("twostep.services.verification.authenticate") as hasher:
+    with mock.patch("twostep.services.signin.authenticate") as hasher:
         with pytest.raises(Throttled) as refused:
-            verification.check_password("member", PASSWORD, origin)
+            signin.check_password("member", PASSWORD, origin)
     hasher.assert_not_called()  # refused before any password hash is computed
     assert 0 < refused.value.retry_after <= 30
     from twostep.models import Throttle
@@ -69,7 +69,7 @@ def test_redis_throttle_spares_the_same_login_from_another_address(redis_store, 
     attacker = _origin()
     for _ in range(settings.TWOSTEP_PASSWORD_FREE_ATTEMPTS + 1):
         _wrong("member", attacker)
-    assert verification.check_password("member", PASSWORD, _origin()).stage == "authenticated"
+    assert signin.check_password("member", PASSWORD, _origin()).stage == "authenticated"
 
 
 @pytest.mark.redis
@@ -78,18 +78,18 @@ def test_redis_throttle_lifts_after_the_delay(redis_store, member, clock, settin
     for _ in range(settings.TWOSTEP_PASSWORD_FREE_ATTEMPTS + 1):
         _wrong("member", origin)
     with pytest.raises(Throttled):
-        verification.check_password("member", PASSWORD, origin)
+        signin.check_password("member", PASSWORD, origin)
     clock.advance(31)
-    assert verification.check_password("member", PASSWORD, origin).stage == "authenticated"
+    assert signin.check_password("member", PASSWORD, origin).stage == "authenticated"
 
 
 @pytest.mark.redis
 def test_unreachable_redis_refuses_the_attempt(settings, member):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     try:
-        with mock.patch("twostep.services.verification.authenticate") as hasher:
+        with mock.patch("twostep.services.signin.authenticate") as hasher:
             with pytest.raises(StoreUnavailable) as refused:
-                verification.check_password("member", PASSWORD, _origin())
+                signin.check_password("member", PASSWORD, _origin())
         hasher.assert_not_called()
         assert refused.value.status == 503
     finally:

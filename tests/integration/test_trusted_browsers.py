@@ -8,8 +8,9 @@ import pytest
 from django.test import Client
 
 from twostep.models import SecurityEvent, TrustedBrowser
-from twostep.services import accounts, backup_codes, enrollment, recovery, trusted_browsers, verification
+from twostep.services import accounts, authenticators, recovery, signin, trusted_browsers
 from twostep.services.errors import InvalidCredentials, InvalidInput, NotAccountAdmin
+from twostep.services.factors import backup_codes
 
 from ..conftest import ORIGIN, PASSWORD
 from .test_api_support import api_fixture, assert_error, make_api_fixture  # noqa: F401
@@ -64,7 +65,7 @@ def test_sign_in_with_remembered_browser_still_needs_the_password(enrolled, cloc
     assert response.status_code == 401
     token = client.cookies[COOKIE].value
     with pytest.raises(InvalidCredentials):
-        verification.check_password("member", "wrong password", ORIGIN, remembered_token=token)
+        signin.check_password("member", "wrong password", ORIGIN, remembered_token=token)
 
 
 def test_remember_cookie_has_safe_flags(enrolled, clock, policy, settings):
@@ -146,8 +147,8 @@ def test_binding_voids_the_token_even_if_the_row_survives(enrolled, clock, polic
     # QuerySet.update() skips the signal: the row stays, yet the token no longer matches.
     User.objects.filter(pk=enrolled.user.pk).update(security_stamp="f" * 32)
     assert TrustedBrowser.objects.exists()
-    step = verification.check_password("member", PASSWORD, ORIGIN, remembered_token=token)
-    assert step.stage == verification.SECOND_FACTOR
+    step = signin.check_password("member", PASSWORD, ORIGIN, remembered_token=token)
+    assert step.stage == signin.SECOND_FACTOR
 
 
 def test_sign_in_needs_the_code_after_new_backup_codes(enrolled, clock, policy):
@@ -158,14 +159,14 @@ def test_sign_in_needs_the_code_after_new_backup_codes(enrolled, clock, policy):
 
 def test_sign_in_needs_the_code_after_the_authenticator_is_replaced(enrolled, clock, policy):
     client = remembered_client(enrolled, clock)
-    setup = enrollment.start_setup(enrolled.user, PASSWORD, ORIGIN)
-    enrollment.confirm_setup(enrolled.user, pyotp.TOTP(setup.secret).at(clock()), ORIGIN)
+    setup = authenticators.start_app(enrolled.user, PASSWORD, ORIGIN)
+    authenticators.confirm_app(enrolled.user, pyotp.TOTP(setup.secret).at(clock()), ORIGIN)
     assert not skipped_code(client)
 
 
 def test_remembered_browser_is_void_after_disable_and_re_enable(enrolled, clock, policy, enroll):
     client = remembered_client(enrolled, clock)
-    enrollment.disable(enrolled.user, PASSWORD, enrolled.code(), ORIGIN)
+    authenticators.disable(enrolled.user, PASSWORD, enrolled.code(), ORIGIN)
     clock.advance(30)
     enroll(enrolled.user)
     assert not TrustedBrowser.objects.exists()

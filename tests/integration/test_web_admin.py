@@ -6,7 +6,7 @@ import pyotp
 import pytest
 
 from twostep.models import Account, SecurityEvent
-from twostep.services import accounts, enrollment
+from twostep.services import accounts, authenticators, factors
 
 from ..conftest import PASSWORD
 
@@ -74,7 +74,7 @@ def test_admin_switches_off_two_factor_for_a_user_of_the_account(client, admin, 
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(url, {"reason": "Lost phone, confirmed by phone call", "password": PASSWORD})
     assert response.status_code == 302 and response["Location"] == "/account/users"
-    assert not enrollment.is_enabled(enrolled.user)
+    assert not factors.enabled(enrolled.user)
     event = SecurityEvent.objects.get(type="admin_disabled_two_factor")
     assert event.actor == admin and event.user == enrolled.user
     assert any("Lost phone" in mail.body for mail in mailoutbox)
@@ -90,7 +90,7 @@ def test_admin_switch_off_shows_errors_next_to_fields(client, admin, enrolled):
     assert response.status_code == 403
     page = response.content.decode()
     assert 'id="id_password_error"' in page and "The password is not right." in page
-    assert enrollment.is_enabled(enrolled.user)
+    assert factors.enabled(enrolled.user)
 
 
 def test_admin_switch_off_for_another_accounts_user_is_not_found(client, admin, other_account_user, enroll):
@@ -100,7 +100,7 @@ def test_admin_switch_off_for_another_accounts_user_is_not_found(client, admin, 
     assert client.get(url).status_code == 404
     response = client.post(url, {"reason": "because", "password": PASSWORD})
     assert response.status_code == 404 and "Page not found" in response.content.decode()
-    assert enrollment.is_enabled(other_account_user)
+    assert factors.enabled(other_account_user)
     assert client.get("/account/users/999999/disable-2fa").status_code == 404
 
 
@@ -126,7 +126,7 @@ def test_policy_forces_setup_right_after_the_password(client, member, clock):
     page = client.get("/security/setup").content.decode()
     assert "Your organisation requires two-factor authentication." in page
     assert client.post("/security/setup", {})["Location"] == "/security/setup"
-    secret = enrollment.pending_setup(member).secret
+    secret = authenticators.pending_app(member).secret
     response = client.post("/security/setup/confirm", {"code": pyotp.TOTP(secret).at(clock())})
     assert response.status_code == 200 and "Your backup codes" in response.content.decode()
     assert "_auth_user_id" in client.session

@@ -10,7 +10,7 @@ import pytest
 from django.contrib.sessions.models import Session
 
 from twostep.models import Account, SecurityEvent
-from twostep.services import enrollment, verification
+from twostep.services import authenticators, factors, signin
 from twostep.services.errors import InvalidCode
 
 from ..conftest import ORIGIN, PASSWORD
@@ -55,7 +55,7 @@ def test_enable_shows_qr_and_key_then_codes_once(client, member, clock):
     response = client.post("/security/setup", {"password": PASSWORD})
     assert response.status_code == 302 and response["Location"] == "/security/setup"
     page = client.get("/security/setup").content.decode()
-    setup = enrollment.pending_setup(member)
+    setup = authenticators.pending_app(member)
     assert "<svg" in page and setup.grouped_secret in page
     assert re.fullmatch(r"([A-Z2-7]{4} )+[A-Z2-7]{1,4}", setup.grouped_secret)
     for app in ("Google Authenticator", "Aegis", "FreeOTP", "Microsoft Authenticator", "1Password"):
@@ -75,7 +75,7 @@ def test_enable_shows_qr_and_key_then_codes_once(client, member, clock):
     assert all(code in text for code in codes) and "Acme" in text and "member" in text
     assert "window.print" not in page and "<script>" not in page
     assert 'name="saved"' in page and "required" in page
-    assert enrollment.is_enabled(member)
+    assert factors.enabled(member)
     # The session stays signed in, and no session row holds a code (DESIGN §2).
     assert client.get("/security").status_code == 200
     for session in Session.objects.all():
@@ -86,20 +86,20 @@ def test_enable_shows_qr_and_key_then_codes_once(client, member, clock):
 def test_enable_with_wrong_first_code_shows_message(client, member, clock):
     client.force_login(member)
     client.post("/security/setup", {"password": PASSWORD})
-    setup = enrollment.pending_setup(member)
+    setup = authenticators.pending_app(member)
     right = pyotp.TOTP(setup.secret).at(clock())
     wrong = "000000" if right != "000000" else "111111"
     response = client.post("/security/setup/confirm", {"code": wrong})
     assert response.status_code == 400
     page = response.content.decode()
     assert "That code is not right" in page and "<svg" in page
-    assert not enrollment.is_enabled(member)
+    assert not factors.enabled(member)
 
 
 def test_enable_with_code_from_a_skewed_phone_says_the_clock_is_off(client, member, clock):
     client.force_login(member)
     client.post("/security/setup", {"password": PASSWORD})
-    setup = enrollment.pending_setup(member)
+    setup = authenticators.pending_app(member)
     response = client.post("/security/setup/confirm", {"code": pyotp.TOTP(setup.secret).at(clock() + 150)})
     assert "2 minutes fast" in response.content.decode()
 
@@ -111,7 +111,7 @@ def test_setup_needs_password_when_not_fresh(client, member):
     response = client.post("/security/setup", {"password": "wrong password"})
     assert response.status_code == 403
     assert "The password is not right." in response.content.decode()
-    assert enrollment.pending_setup(member) is None
+    assert authenticators.pending_app(member) is None
 
 
 def test_setup_skips_password_right_after_sign_in(client, member):
@@ -119,13 +119,13 @@ def test_setup_skips_password_right_after_sign_in(client, member):
     page = client.get("/security").content.decode()
     assert 'id="enable_password"' not in page
     assert client.post("/security/setup", {})["Location"] == "/security/setup"
-    assert enrollment.pending_setup(member) is not None
+    assert authenticators.pending_app(member) is not None
 
 
 def test_setup_is_post_only_for_changes(client, member):
     client.force_login(member)
     client.get("/security/setup")
-    assert enrollment.pending_setup(member) is None
+    assert authenticators.pending_app(member) is None
     assert client.get("/security/setup/confirm").status_code == 405
 
 
@@ -134,7 +134,7 @@ def test_security_page_shows_codes_left_and_warns_when_low(client, enrolled):
     page = client.get("/security").content.decode()
     assert "10 of 10 backup codes left." in page and "running out" not in page
     for code in enrolled.codes[:7]:
-        verification.check_code(enrolled.user.pk, code, ORIGIN, method="backup_code")
+        signin.check_code(enrolled.user.pk, code, ORIGIN, method="backup_code")
     page = client.get("/security").content.decode()
     assert "3 of 10 backup codes left." in page and "running out of backup codes" in page
 
@@ -153,8 +153,8 @@ def test_generate_new_codes_makes_old_ones_stop_working(client, enrolled):
     new = shown_codes(response)
     assert len(new) == 10 and not set(new) & set(enrolled.codes)
     with pytest.raises(InvalidCode):
-        verification.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN, method="backup_code")
-    assert verification.check_code(enrolled.user.pk, new[0], ORIGIN, method="backup_code")
+        signin.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN, method="backup_code")
+    assert signin.check_code(enrolled.user.pk, new[0], ORIGIN, method="backup_code")
 
 
 def test_generate_new_codes_with_wrong_password_shows_error(client, enrolled):
@@ -174,9 +174,9 @@ def test_generate_codes_needs_post(client, enrolled):
 def test_replace_authenticator_keeps_old_one_until_confirmed(client, enrolled, clock):
     force_login(client, enrolled.user)
     client.post("/security/setup", {"password": PASSWORD})
-    new_secret = enrollment.pending_setup(enrolled.user).secret
+    new_secret = authenticators.pending_app(enrolled.user).secret
     # The old app still signs in while the new one waits.
-    assert verification.check_code(enrolled.user.pk, enrolled.code(), ORIGIN, method="totp")
+    assert signin.check_code(enrolled.user.pk, enrolled.code(), ORIGIN, method="totp")
     clock.advance(30)
     response = client.post("/security/setup/confirm", {"code": pyotp.TOTP(new_secret).at(clock())})
     assert response.status_code == 302 and response["Location"] == "/security"
@@ -184,9 +184,9 @@ def test_replace_authenticator_keeps_old_one_until_confirmed(client, enrolled, c
     assert "Your new authenticator app is registered." in page
     clock.advance(30)
     with pytest.raises(InvalidCode):
-        verification.check_code(enrolled.user.pk, enrolled.code(), ORIGIN, method="totp")
+        signin.check_code(enrolled.user.pk, enrolled.code(), ORIGIN, method="totp")
     # Replacing keeps the backup codes.
-    assert verification.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN, method="backup_code")
+    assert signin.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN, method="backup_code")
 
 
 def test_lost_phone_path_registers_new_authenticator_and_new_codes(client, enrolled, clock):
@@ -196,7 +196,7 @@ def test_lost_phone_path_registers_new_authenticator_and_new_codes(client, enrol
     assert 'id="recover_password"' not in page  # the sign-in a moment ago counts
     assert client.post("/security/setup", {})["Location"] == "/security/setup"
     assert "you also get a fresh set of backup codes" in client.get("/security/setup").content.decode()
-    new_secret = enrollment.pending_setup(enrolled.user).secret
+    new_secret = authenticators.pending_app(enrolled.user).secret
     response = client.post("/security/setup/confirm", {"code": pyotp.TOTP(new_secret).at(clock())})
     codes = shown_codes(response)
     assert len(codes) == 10 and not set(codes) & set(enrolled.codes)
@@ -216,10 +216,10 @@ def test_disable_needs_password_and_current_code(client, enrolled):
     response = client.post("/security/disable", {"password": PASSWORD, "code": wrong})
     assert response.status_code == 401
     assert 'id="disable_code_error"' in response.content.decode()
-    assert enrollment.is_enabled(enrolled.user)
+    assert factors.enabled(enrolled.user)
     response = client.post("/security/disable", {"password": PASSWORD, "code": enrolled.code()})
     assert response.status_code == 302
-    assert not enrollment.is_enabled(enrolled.user)
+    assert not factors.enabled(enrolled.user)
     page = client.get("/security").content.decode()  # this session survives the change
     assert "Two-factor authentication is off." in page
     assert SecurityEvent.objects.filter(user=enrolled.user, type="two_factor_disabled").exists()
@@ -234,7 +234,7 @@ def test_disable_is_refused_when_the_account_requires_two_factor(client, enrolle
     response = client.post("/security/disable", {"password": PASSWORD, "code": enrolled.code()})
     assert response.status_code == 403
     assert "cannot be switched off" in response.content.decode()
-    assert enrollment.is_enabled(enrolled.user)
+    assert factors.enabled(enrolled.user)
 
 
 def test_other_sessions_end_when_two_factor_changes(client, enrolled):

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from twostep.models import User
-from twostep.services import verification
+from twostep.services import signin
 
 from ..conftest import ORIGIN, PASSWORD
 
@@ -124,7 +124,7 @@ def test_sign_in_with_backup_code_offers_new_authenticator(client, enrolled):
 
 def test_sign_in_with_backup_code_warns_when_few_are_left(client, enrolled):
     for code in enrolled.codes[:7]:
-        verification.check_code(enrolled.user.pk, code, ORIGIN, method="backup_code")
+        signin.check_code(enrolled.user.pk, code, ORIGIN, method="backup_code")
     sign_in_password(client, "member")
     client.post("/login/backup-code", {"code": enrolled.codes[7]})
     page = client.get("/security/recover").content.decode()
@@ -133,7 +133,7 @@ def test_sign_in_with_backup_code_warns_when_few_are_left(client, enrolled):
 
 
 def test_sign_in_with_used_backup_code_is_refused(client, enrolled):
-    verification.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN, method="backup_code")
+    signin.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN, method="backup_code")
     sign_in_password(client, "member")
     response = client.post("/login/backup-code", {"code": enrolled.codes[0]})
     assert response.status_code == 401

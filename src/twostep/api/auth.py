@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import logout as django_logout
 from django.http import HttpResponse
 from django.middleware.csrf import get_token
+from django.utils.translation import gettext_lazy as _
 from ninja import Router
 
 from .. import signin_state
 from ..http import origin
-from ..services import verification
+from ..services import signin
 from ..services.errors import InvalidCode, InvalidCredentials, InvalidInput, NoPendingSignIn, Throttled
-from ..services.verification import AUTHENTICATED, METHODS, SECOND_FACTOR, SETUP_REQUIRED
+from ..services.signin import AUTHENTICATED, SECOND_FACTOR, SETUP_REQUIRED
 from .errors import SetupRequired
 from .schemas import (
     LoginIn,
@@ -57,46 +57,38 @@ def login(request, body: LoginIn):
     """Check the login and password; say what the sign-in needs next.
 
     At `second_factor` or `setup_required` the session is not signed in yet: it may only take
-    the second step or set up an authenticator. The session key changes either way, and the
-    `csrftoken` cookie changes on a full sign-in.
+    the second step or set up an authenticator. A right password ends any sign-in the session
+    had; the session key changes either way, and the `csrftoken` cookie on a full sign-in.
     """
-    step = verification.check_password(body.login, body.password, origin(request),
-                                       remembered_token=signin_state.remembered_token(request))
-    if step.stage == AUTHENTICATED:
-        signin_state.finish(request, step.user)
-        return {"stage": AUTHENTICATED}
-    if request.user.is_authenticated:
-        django_logout(request)  # a new sign-in in progress ends the one this session had
-    signin_state.begin(request, step.user, step.stage)
-    if step.stage == SECOND_FACTOR:
-        return {"stage": SECOND_FACTOR, "methods": list(METHODS)}
-    return {"stage": SETUP_REQUIRED}
+    outcome = signin.password(signin_state.of(request), body.login, body.password, origin(request),
+                              remembered_token=signin_state.remembered_token(request))
+    if outcome.stage == SECOND_FACTOR:
+        return {"stage": SECOND_FACTOR, "methods": list(outcome.methods)}
+    return {"stage": outcome.stage}
 
 
 @router.post("/second-factor", auth=not_during_setup,
              **spec(SecondFactorOut, InvalidCode, NoPendingSignIn, Throttled, SetupRequired, InvalidInput,
                     unsafe=True))
 def second_factor(request, response: HttpResponse, body: SecondFactorIn):
-    """Finish the sign-in with an app code or a backup code (each is accepted once).
+    """Finish the sign-in with any of the user's methods (each proof is accepted once).
 
-    Wrong codes of both kinds count together per user; after a few, attempts get 429 with
+    Wrong proofs of every kind count together per user; after a few, attempts get 429 with
     `Retry-After`, and a throttled attempt is not checked at all, right or wrong.
     """
-    user = signin_state.pending_user(request, SECOND_FACTOR)
-    if user is None:
-        raise NoPendingSignIn()
-    if body.method == "recovery_pass":
-        from ..services import recovery_passes  # the admin's one-time pass: straight to a new authenticator
-
-        recovery_passes.use(user.pk, body.code, origin(request))
-        signin_state.finish(request, user, recovery="recovery_pass")
-        return {"stage": AUTHENTICATED, "method": "recovery_pass", "backup_codes_remaining": 0}
-    accepted = verification.check_code(user.pk, body.code, origin(request), method=body.method)
-    signin_state.finish(request, user, recovery=accepted.method == "backup_code")
+    if body.method == "webauthn":
+        if body.credential is None:
+            raise InvalidInput(_("credential is required for the webauthn method."))
+        proof = body.credential
+    else:
+        if body.code is None:
+            raise InvalidInput(_("code is required."))
+        proof = body.code
+    outcome = signin.second_factor(signin_state.of(request), body.method, proof, origin(request))
     if body.remember_browser:  # only now, after both factors (scheb/two-factor-bundle #253)
         signin_state.remember_browser(request, response)
-    return {"stage": AUTHENTICATED, "method": accepted.method,
-            "backup_codes_remaining": accepted.backup_codes_remaining}
+    return {"stage": AUTHENTICATED, "method": outcome.method,
+            "backup_codes_remaining": outcome.backup_codes_remaining or 0}
 
 
 @router.post("/logout", **spec(LogoutOut, unsafe=True))

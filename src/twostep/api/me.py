@@ -6,7 +6,7 @@ from ninja import Query, Router
 
 from .. import signin_state
 from ..http import origin
-from ..services import accounts, activity, backup_codes, deadlines, enrollment
+from ..services import accounts, activity, authenticators, deadlines, signin
 from ..services.errors import (
     InvalidCode,
     InvalidInput,
@@ -16,6 +16,7 @@ from ..services.errors import (
     TwoFactorRequired,
     WrongPassword,
 )
+from ..services.factors import backup_codes
 from .errors import NotAuthenticated, SetupRequired
 from .schemas import (
     BackupCodesOut,
@@ -43,9 +44,9 @@ def two_factor(request):
     return {
         "enabled": status.two_factor_enabled,
         "backup_codes_remaining": left,
-        "backup_codes_generated_at": status.user.backup_codes_generated_at,
+        "backup_codes_generated_at": status.backup_codes_generated_at,
         "backup_codes_low": status.two_factor_enabled and backup_codes.is_low(left),
-        "required_by_account": enrollment.is_required(status.user),
+        "required_by_account": authenticators.is_required(status.user),
         "required_from": deadlines.pending_deadline(status.user),
     }
 
@@ -57,7 +58,7 @@ def start_setup(request, body: PasswordIn):
 
     Any authenticator already confirmed keeps working until the new one is confirmed.
     """
-    setup = enrollment.start_setup(request.auth, body.password, origin(request))
+    setup = authenticators.start_app(request.auth, body.password, origin(request))
     return {"secret": setup.secret, "grouped_secret": setup.grouped_secret,
             "otpauth_uri": setup.otpauth_uri, "qr_svg": setup.qr_svg}
 
@@ -73,12 +74,13 @@ def confirm_setup(request, body: CodeIn):
     """
     user, forced = request.auth, not request.user.is_authenticated
     lost_phone = signin_state.after_recovery(request)
-    done = enrollment.confirm_setup(user, body.code, origin(request), new_codes=lost_phone)
+    # v1 knew one app per user: a new one confirmed here replaces the earlier apps (keys stay).
+    done = authenticators.confirm_app(user, body.code, origin(request), replace_apps=True, new_codes=lost_phone)
     if forced:
-        signin_state.finish_after_setup(request, user)
+        signin.setup_done(signin_state.of(request), user, origin(request))
     else:
         signin_state.keep_session(request, user)
-    request.session.pop(signin_state.RECOVERY, None)
+    signin_state.recovered(request)
     made = done.backup_codes
     return {"enabled": True, "replaced": done.replaced, "stage": "authenticated",
             "backup_codes": made.codes if made is not None else None}
@@ -104,7 +106,7 @@ def disable(request, body: DisableIn):
     """
     user = request.auth
     try:
-        enrollment.disable(user, body.password, body.code, origin(request))
+        authenticators.disable(user, body.password, body.code, origin(request))
     except InvalidCode as error:
         raise InvalidCode(error.message, status=400, **error.extra) from None
     signin_state.keep_session(request, user)

@@ -52,13 +52,17 @@ class LoginIn(Schema):
 
 
 class SecondFactorIn(Schema):
-    method: Literal["totp", "backup_code", "recovery_pass"] = Field(
+    method: Literal["totp", "backup_code", "webauthn", "recovery_pass"] = Field(
         description="`totp`: the 6-digit code from the authenticator app; `backup_code`: one of the "
                     "backup codes (a backup code sent as `totp` is taken as a backup code); "
-                    "`recovery_pass`: the one-time pass from the account admin (then register a new "
-                    "authenticator with /me/two-factor/setup)."
+                    "`webauthn`: a security key or passkey (`credential`, after "
+                    "POST /auth/webauthn/options); `recovery_pass`: the one-time pass from the account "
+                    "admin (then register a new authenticator)."
     )
-    code: Code
+    code: Code | None = Field(None, description="For every method but `webauthn`.")
+    credential: dict | None = Field(
+        None, description="For `webauthn`: the browser's PublicKeyCredential as JSON "
+                          "(navigator.credentials.get(), encoded as by PublicKeyCredential.toJSON()).")
     remember_browser: StrictBool = Field(
         False, description="Remember this browser for the days the account allows: later sign-ins "
                            "from it need only the password (an HttpOnly cookie, set only on success).")
@@ -143,14 +147,15 @@ class SessionOut(Schema):
 
 class LoginOut(Schema):
     stage: Literal["authenticated", "second_factor", "setup_required"]
-    methods: list[Literal["totp", "backup_code"]] = Field(
-        None, description="Only at `second_factor`: the ways to pass it."
+    methods: list[Literal["webauthn", "totp", "backup_code", "recovery_pass"]] = Field(
+        None, description="Only at `second_factor`: the ways this user can pass it, the preferred first."
     )
 
 
 class SecondFactorOut(Schema):
     stage: Literal["authenticated"]
-    method: Literal["totp", "backup_code", "recovery_pass"] = Field(description="How the step was passed.")
+    method: Literal["totp", "backup_code", "webauthn", "recovery_pass"] = Field(
+        description="How the step was passed.")
     backup_codes_remaining: int
 
 

@@ -16,7 +16,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from ninja.security import APIKeyCookie
 
 from .. import signin_state
-from ..services.verification import AUTHENTICATED, SETUP_REQUIRED
+from ..services.signin import AUTHENTICATED, SETUP_REQUIRED
 from .errors import CsrfFailed, SetupRequired
 
 log = logging.getLogger("django.security.csrf")

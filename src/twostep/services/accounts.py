@@ -9,14 +9,15 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, F, Q
 from django.utils.translation import gettext_lazy as _
 
 from ..core import clock
-from ..models import Account, TotpDevice, User
+from ..models import Account, Authenticator, User
 from . import audit
 from .audit import Origin, Type
 from .errors import Conflict, InvalidInput, NotAccountAdmin, NotFound
+from .factors import enabled_q
 
 MAX_LOGIN = 150
 
@@ -92,17 +93,31 @@ class UserStatus:
     two_factor_enabled: bool
     backup_codes_remaining: int
     last_login: datetime | None
+    backup_codes_generated_at: datetime | None = None
+    authenticators: tuple = ()  # (kind, name) of each confirmed authenticator
 
 
 def _status_queryset():
     return User.objects.select_related("account").annotate(
-        two_factor_enabled=Exists(TotpDevice.objects.filter(user=OuterRef("pk"), confirmed=True)),
+        two_factor_enabled=enabled_q(),
         codes_left=Count("backup_codes", filter=Q(backup_codes__used_at__isnull=True)),
+        codes_made=F("backup_code_set__generated_at"),
     )
 
 
-def _status(user) -> UserStatus:
-    return UserStatus(user, user.two_factor_enabled, user.codes_left, user.last_login)
+def _status(user, authenticators=()) -> UserStatus:
+    return UserStatus(user, user.two_factor_enabled, user.codes_left, user.last_login, user.codes_made,
+                      tuple(authenticators))
+
+
+def _with_authenticators(users: list) -> list[UserStatus]:
+    """Attach each user's authenticators (kind, name), one query for the whole page."""
+    names: dict[int, list] = {}
+    rows = (Authenticator.objects.filter(user__in=users, confirmed=True).order_by("confirmed_at", "pk")
+            .values_list("user_id", "kind", "name"))
+    for user_id, kind, name in rows:
+        names.setdefault(user_id, []).append((kind, name))
+    return [_status(u, names.get(u.pk, ())) for u in users]
 
 
 def user_status(login: str) -> UserStatus:
@@ -110,7 +125,7 @@ def user_status(login: str) -> UserStatus:
     user = _status_queryset().filter(login__iexact=(login or "").strip()).first()
     if user is None:
         raise NotFound(_("No user with the login %(login)s.") % {"login": login})
-    return _status(user)
+    return _with_authenticators([user])[0]
 
 
 PAGE_SIZE = 50
@@ -130,7 +145,7 @@ def list_users(admin: User, *, query: str = "", after: str | None = None,
     # for that page only: an aggregate over the whole account would cost every page O(users).
     rows = User.objects.filter(account_id=admin.account_id)
     if enrolled is not None:
-        has_device = Exists(TotpDevice.objects.filter(user=OuterRef("pk"), confirmed=True))
+        has_device = enabled_q()
         rows = rows.filter(has_device) if enrolled else rows.exclude(has_device)
     query = (query or "").strip()[:150]
     if query:
@@ -140,7 +155,7 @@ def list_users(admin: User, *, query: str = "", after: str | None = None,
     ids = list(rows.order_by("login").values_list("pk", flat=True)[: limit + 1])
     page = list(_status_queryset().filter(pk__in=ids[:limit]).order_by("login"))
     next_cursor = page[-1].login if len(ids) > limit else None
-    return [_status(u) for u in page], next_cursor
+    return _with_authenticators(page), next_cursor
 
 
 def _change_policy(admin: User, field: str, value, origin: Origin, *, audit_value=None,
@@ -178,7 +193,7 @@ def enrolment_counts(admin: User) -> tuple[int, int]:
     if not admin.is_account_admin:
         raise NotAccountAdmin()
     users = User.objects.filter(account_id=admin.account_id, is_active=True)
-    enrolled = users.filter(Exists(TotpDevice.objects.filter(user=OuterRef("pk"), confirmed=True))).count()
+    enrolled = users.filter(enabled_q()).count()
     return enrolled, users.count()
 
 

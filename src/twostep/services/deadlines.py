@@ -15,10 +15,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 
 from ..core import clock
-from ..models import Account, Notice, TotpDevice, User
+from ..models import Account, Notice, User
 from . import audit, notifications
 from .accounts import two_factor_required
 from .audit import Origin, Type
+from .factors import enabled, enabled_q
 
 log = logging.getLogger("twostep.deadlines")
 
@@ -31,7 +32,7 @@ def pending_deadline(user: User, today: date | None = None) -> date | None:
     account = user.account
     if account.require_two_factor_from is None or two_factor_required(account, today):
         return None
-    if TotpDevice.objects.filter(user=user, confirmed=True).exists():
+    if enabled(user):
         return None
     return account.require_two_factor_from
 
@@ -59,7 +60,7 @@ def send_due_reminders(now: datetime | None = None) -> int:
         users = (User.objects.select_related("account")
                  .filter(account=account, is_active=True)
                  .exclude(email="")
-                 .exclude(Exists(TotpDevice.objects.filter(user=OuterRef("pk"), confirmed=True)))
+                 .exclude(enabled_q())
                  .exclude(Exists(Notice.objects.filter(user=OuterRef("pk"), kind=KIND, key=key))))
         for user in users.iterator():
             if _remind(user, key, days, account.require_two_factor_from, now):

@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from .. import crypto
-from ..models import TotpDevice
+from ..models import Authenticator
 from .errors import ServiceError
 
 BATCH = 500
@@ -25,7 +25,8 @@ def reencrypt_secrets() -> int:
     """
     count = 0
     with transaction.atomic():
-        rows = TotpDevice.objects.select_for_update().only("pk", "encrypted_secret").order_by("pk")
+        rows = (Authenticator.objects.select_for_update().filter(encrypted_secret__isnull=False)
+                .only("pk", "encrypted_secret").order_by("pk"))
         batch = []
         for device in rows.iterator(chunk_size=BATCH):
             try:
@@ -42,7 +43,7 @@ def reencrypt_secrets() -> int:
 
 
 def _save(batch: list) -> int:
-    TotpDevice.objects.bulk_update(batch, ["encrypted_secret"])
+    Authenticator.objects.bulk_update(batch, ["encrypted_secret"])
     saved = len(batch)
     batch.clear()
     return saved

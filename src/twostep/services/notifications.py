@@ -117,7 +117,7 @@ def _subject(kind: str, context: dict) -> str:
 def _backup_code_facts(context: dict) -> dict:
     if "remaining" not in context:
         return {}
-    from .backup_codes import is_low  # backup_codes imports this module
+    from .factors.backup_codes import is_low  # backup_codes imports this module
 
     return {"low": is_low(context["remaining"]), "purpose": context.get("purpose", "sign_in")}
 

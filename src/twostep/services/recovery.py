@@ -8,8 +8,9 @@ from django.utils.translation import gettext_lazy as _
 from ..models import User
 from . import audit, notifications
 from .audit import Origin, Type
-from .enrollment import is_enabled, remove_second_factor
+from .authenticators import remove_second_factor
 from .errors import Conflict, InvalidInput, NotAccountAdmin, NotFound, TwoFactorDisabled
+from .factors import enabled as is_enabled
 from .reauth import confirm_password
 
 MAX_REASON = 500

@@ -25,7 +25,6 @@ from ..core import clock
 from ..models import RecoveryRequest, User
 from . import audit, notifications, throttling
 from .audit import Origin, Type
-from .enrollment import is_enabled
 from .errors import (
     Conflict,
     NotAccountAdmin,
@@ -33,6 +32,7 @@ from .errors import (
     ServiceError,
     TwoFactorDisabled,
 )
+from .factors import enabled as is_enabled
 from .reauth import confirm_password
 
 Kind = RecoveryRequest.Kind
@@ -146,31 +146,6 @@ def _activate_pass(request: RecoveryRequest, admin: User, origin: Origin) -> str
     notifications.notify(user, "recovery_pass_issued", by="admin", actor=requester, reason=request.reason,
                          ip=origin.ip)
     return code
-
-
-def use(user_id: int, code: str, origin: Origin) -> User:
-    """Spend a pass at the second step; raise InvalidCode or Throttled. Signs nothing in itself.
-
-    It runs under the same per-user throttle as app and backup codes, and the pass is spent by
-    one conditional UPDATE.
-    """
-    from .verification import count_failure, guarded_attempt, record_sign_in
-
-    def attempt(user: User, now) -> ServiceError | None:
-        typed = normalize(code)
-        won = typed is not None and RecoveryRequest.objects.filter(
-            user=user, kind=Kind.SIGN_IN_PASS, token_digest=digest(typed), approved_at__isnull=False,
-            used_at__isnull=True, cancelled_at__isnull=True, expires_at__gt=now,
-        ).update(used_at=now) == 1
-        if not won:
-            return count_failure(user, now, origin, "recovery_pass", "sign_in")
-        throttling.reset_second_factor(user)
-        audit.record(Type.RECOVERY_PASS_USED, user=user, actor=user, origin=origin)
-        notifications.notify(user, "recovery_pass_used", ip=origin.ip)
-        record_sign_in(user, origin, method="recovery_pass")
-        return None
-
-    return guarded_attempt(user_id, origin, "recovery_pass", attempt, needs_authenticator=False)
 
 
 # Second admin ------------------------------------------------------------------------------

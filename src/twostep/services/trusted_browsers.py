@@ -1,10 +1,10 @@
 """Remembered browsers: after a full sign-in, a browser may skip the second step for a while.
 
 The browser keeps a random token in a cookie; the server stores only
-sha256(token + ":" + binding), where the binding is an HMAC over the user's password hash,
-security stamp and backup-code salt. A password change, any 2FA change (each rotates the stamp)
-or new backup codes change the binding, so every remembered browser stops matching at once;
-the rows are also deleted then (a signal below), so the list never shows a dead one.
+sha256(token + ":" + binding), where the binding is an HMAC over the user's password hash and
+security stamp. A password change or any 2FA change (each rotates the stamp) changes the
+binding, so every remembered browser stops matching at once; the rows are also deleted then (a
+signal below), so the list never shows a dead one. New backup codes delete the rows too.
 Remembering never replaces the password (NIST SP 800-63B-4 §5.1): it is checked only after it.
 """
 
@@ -31,7 +31,7 @@ from .errors import NotFound
 COOKIE_NAME = "twostep_remember"
 MAX_DAYS = 90
 TOKEN_BYTES = 32
-_BINDING_FIELDS = frozenset({"password", "security_stamp", "backup_codes_salt"})
+_BINDING_FIELDS = frozenset({"password", "security_stamp"})
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Remembered:
 def _binding(user: User) -> str:
     return salted_hmac(
         "twostep.trusted_browser",
-        f"{user.password}:{user.security_stamp}:{user.backup_codes_salt}",
+        f"{user.password}:{user.security_stamp}",
         algorithm="sha256",
     ).hexdigest()
 
@@ -158,7 +158,12 @@ def apply_policy(account: Account) -> None:
     rows.filter(expires_at__gt=limit).update(expires_at=limit)
 
 
-# A password, stamp or backup-code salt change voids the binding already; deleting the rows too
+def forget_on_new_codes(user: User) -> None:
+    """Forget the user's remembered browsers because a new set of backup codes was made."""
+    TrustedBrowser.objects.filter(user=user).delete()
+
+
+# A password or stamp change voids the binding already; deleting the rows too
 # keeps the list honest. (QuerySet.update() skips signals; the binding still holds then.)
 
 @receiver(pre_save, sender=User, dispatch_uid="twostep.trusted_browsers.pre_save")
@@ -168,7 +173,7 @@ def _note_binding_change(sender, instance, update_fields=None, raw=False, **kwar
         return
     if update_fields is not None and not (_BINDING_FIELDS & set(update_fields)):
         return
-    old = User.objects.filter(pk=instance.pk).values("password", "security_stamp", "backup_codes_salt").first()
+    old = User.objects.filter(pk=instance.pk).values(*_BINDING_FIELDS).first()
     if old is not None and any(old[f] != getattr(instance, f) for f in _BINDING_FIELDS):
         instance._twostep_binding_changed = True
 

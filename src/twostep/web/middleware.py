@@ -11,7 +11,7 @@ from django.utils import translation
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 
 from .. import signin_state
-from ..services.verification import SETUP_REQUIRED
+from ..services.signin import SETUP_REQUIRED
 
 API_PREFIX = "/api/"
 

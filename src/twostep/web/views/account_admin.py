@@ -11,7 +11,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from ...http import origin
-from ...services import accounts, enrollment, recovery
+from ...services import accounts, recovery
 from ...services.errors import (
     InvalidInput,
     NotAccountAdmin,
@@ -20,6 +20,7 @@ from ...services.errors import (
     Throttled,
     WrongPassword,
 )
+from ...services.factors import enabled
 from ..forms import AdminDisableForm, PolicyForm, SearchForm
 from .common import render_throttled, signed_in_required
 
@@ -79,7 +80,7 @@ def account_user_or_404(request, user_id):
 @signed_in_required
 def disable_two_factor(request, user_id: int):
     target = account_user_or_404(request, user_id)
-    context = {"target": target, "target_has_2fa": enrollment.is_enabled(target),
+    context = {"target": target, "target_has_2fa": enabled(target),
                "is_self": target.pk == request.user.pk}
     if request.method != "POST":
         return render(request, DISABLE_TEMPLATE, {**context, "form": AdminDisableForm()})

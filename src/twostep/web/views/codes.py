@@ -15,7 +15,7 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.cache import add_never_cache_headers
 
-from ...services.backup_codes import NewCodes
+from ...services.factors.backup_codes import NewCodes
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 

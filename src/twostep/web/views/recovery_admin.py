@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from ... import signin_state
 from ...http import origin
-from ...services import accounts, recovery_passes
+from ...services import accounts, recovery_passes, signin
 from ...services.errors import (
     InvalidInput,
     NoPendingSignIn,
@@ -25,7 +25,7 @@ from ...services.errors import (
     Throttled,
     WrongPassword,
 )
-from ...services.verification import SECOND_FACTOR
+from ...services.signin import SECOND_FACTOR
 from ..forms import AdminDisableForm, _password_field
 from .account_admin import account_user_or_404
 from .common import next_param, render_throttled, signed_in_required, with_next
@@ -75,7 +75,8 @@ def use_pass(request):
     if not form.is_valid():
         return render(request, USE_TEMPLATE, context, status=400)
     try:
-        recovery_passes.use(user.pk, form.cleaned_data["code"], origin(request))
+        signin.second_factor(signin_state.of(request), "recovery_pass", form.cleaned_data["code"],
+                             origin(request))
     except Throttled as error:
         return render_throttled(request, USE_TEMPLATE, context, error)
     except NoPendingSignIn:
@@ -83,7 +84,6 @@ def use_pass(request):
     except ServiceError as error:
         form.add_error("code", error.message)
         return render(request, USE_TEMPLATE, context, status=error.status)
-    signin_state.finish(request, user, recovery="recovery_pass")
     return redirect("web:recover")
 
 

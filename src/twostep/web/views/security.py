@@ -12,8 +12,9 @@ from django.views.decorators.http import require_POST, require_safe
 from ... import signin_state
 from ...core.backup_codes import COUNT
 from ...http import origin
-from ...services import activity, backup_codes, enrollment
+from ...services import activity, authenticators
 from ...services.errors import InvalidCode, ServiceError, Throttled, TwoFactorRequired, WrongPassword
+from ...services.factors import backup_codes, enabled
 from ..forms import DisableForm, PasswordForm
 from .codes import render_codes
 from .common import signed_in_required, throttled_message
@@ -35,17 +36,19 @@ def _password_forms(request):
 
 def _render_overview(request, *, forms=None, page_error=None, status=200, retry_after=None):
     user = request.user
-    enabled = enrollment.is_enabled(user)
-    left = backup_codes.remaining(user) if enabled else 0
+    two_factor_on = enabled(user)
+    left = backup_codes.remaining(user) if two_factor_on else 0
+    code_set = backup_codes.current_set(user)
     events, _more = activity.own_events(user, limit=RECENT_EVENTS)
     context = {
-        "two_factor_on": enabled,
-        "required": enrollment.is_required(user),
+        "two_factor_on": two_factor_on,
+        "authenticators": authenticators.listing(user),
+        "required": authenticators.is_required(user),
         "required_message": TwoFactorRequired.default_message,
         "codes_left": left,
         "codes_total": COUNT,
-        "codes_low": enabled and backup_codes.is_low(left),
-        "codes_made_at": user.backup_codes_generated_at,
+        "codes_low": two_factor_on and backup_codes.is_low(left),
+        "codes_made_at": code_set.generated_at if code_set else None,
         "events": events,
         "page_error": page_error,
         **_password_forms(request),
@@ -101,7 +104,7 @@ def disable(request):
     if not form.is_valid():
         return _render_overview(request, forms=forms, status=400)
     try:
-        enrollment.disable(request.user, form.cleaned_data["password"], form.cleaned_data["code"],
+        authenticators.disable(request.user, form.cleaned_data["password"], form.cleaned_data["code"],
                            origin(request))
     except Throttled as error:
         return _render_overview(request, forms=forms, page_error=throttled_message(error),

@@ -17,8 +17,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from ... import signin_state
 from ...http import origin
-from ...services import enrollment
+from ...services import authenticators, signin
 from ...services.errors import NoPendingSetup, ServiceError, Throttled, WrongPassword
+from ...services.factors import enabled
 from ..forms import AppCodeForm, PasswordForm
 from .codes import render_codes
 from .common import render_throttled, with_next
@@ -39,11 +40,11 @@ def _expired(request):
 
 
 def _base_context(request, user, forced):
-    enabled = enrollment.is_enabled(user)
+    two_factor_on = enabled(user)
     return {
         "forced": forced,  # half-signed-in: the password step sent this user here
-        "policy_requires": enrollment.is_required(user) and not enabled,
-        "two_factor_on": enabled,
+        "policy_requires": authenticators.is_required(user) and not two_factor_on,
+        "two_factor_on": two_factor_on,
         "setup_login": user.login,
         "lost_phone": signin_state.after_recovery(request),
     }
@@ -69,7 +70,7 @@ def setup(request):
     fresh = signin_state.password_is_fresh(request)
     context = _base_context(request, user, forced)
     if request.method != "POST":
-        pending = enrollment.pending_setup(user)
+        pending = authenticators.pending_app(user)
         if pending is not None:
             # No autofocus: on a phone it would scroll past the QR code to the field at the bottom.
             return _render_scan(request, user, forced, pending, AppCodeForm(auto_id="setup_%s", autofocus=False))
@@ -79,7 +80,8 @@ def setup(request):
     if not form.is_valid():
         return render(request, START_TEMPLATE, context, status=400)
     try:
-        enrollment.start_setup(user, form.cleaned_data["password"] or None, origin(request), fresh=fresh)
+        authenticators.start_app(user, form.cleaned_data["password"] or None, origin(request), fresh=fresh,
+                                 name=form.cleaned_data.get("name"))
     except Throttled as error:
         return render_throttled(request, START_TEMPLATE, context, error)
     except WrongPassword as error:
@@ -105,8 +107,8 @@ def confirm(request):
     if form.is_valid():
         lost_phone = signin_state.after_recovery(request)
         try:
-            done = enrollment.confirm_setup(user, form.cleaned_data["code"], origin(request),
-                                            new_codes=lost_phone)
+            done = authenticators.confirm_app(user, form.cleaned_data["code"], origin(request),
+                                              replace_apps=lost_phone, new_codes=lost_phone)
         except NoPendingSetup as error:
             messages.error(request, error.message)
             return redirect("web:setup")
@@ -115,17 +117,21 @@ def confirm(request):
             status = error.status
         else:
             if forced:
-                signin_state.finish_after_setup(request, user)
+                signin.setup_done(signin_state.of(request), user, origin(request))
             else:
                 # Confirming ended the user's other sessions; this one stays signed in.
                 signin_state.keep_session(request, user)
             if lost_phone:
-                request.session.pop(signin_state.RECOVERY, None)  # the new phone is in place
+                signin_state.recovered(request)  # the new phone is in place
             if done.backup_codes is not None:
                 return render_codes(request, request.user, done.backup_codes, first_time=not done.replaced)
-            messages.success(request, _("Your new authenticator app is registered. The old one no longer works."))
+            if done.replaced:
+                messages.success(request, _("Your new authenticator app is registered. The old one no longer works."))
+            else:
+                messages.success(request, _("%(name)s is added to your authenticators.")
+                                 % {"name": done.authenticator.name})
             return redirect("web:security")
-    pending = enrollment.pending_setup(user)
+    pending = authenticators.pending_app(user)
     if pending is None:
         messages.error(request, NoPendingSetup.default_message)
         return redirect("web:setup")

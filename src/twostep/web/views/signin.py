@@ -12,9 +12,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from ... import signin_state
 from ...http import origin
-from ...services import verification
+from ...services import signin
 from ...services.errors import NoPendingSignIn, ServiceError, Throttled
-from ...services.verification import AUTHENTICATED, SECOND_FACTOR
+from ...services.signin import AUTHENTICATED, SECOND_FACTOR, SETUP_REQUIRED
 from ..forms import AppCodeForm, BackupCodeForm, LoginForm
 from .common import next_param, next_url, render_throttled, set_language_cookie, with_next
 
@@ -47,22 +47,25 @@ def login(request):
     if not form.is_valid():
         return render(request, "twostep/signin/login.html", context, status=400)
     try:
-        step = verification.check_password(
-            form.cleaned_data["login"], form.cleaned_data["password"], origin(request),
-            remembered_token=signin_state.remembered_token(request),
+        outcome = signin.password(
+            signin_state.of(request), form.cleaned_data["login"], form.cleaned_data["password"],
+            origin(request), remembered_token=signin_state.remembered_token(request),
         )
     except Throttled as error:
         return render_throttled(request, "twostep/signin/login.html", context, error)
     except ServiceError as error:
         context["page_error"] = error.message
         return render(request, "twostep/signin/login.html", context, status=error.status)
-    if step.stage == AUTHENTICATED:
-        signin_state.finish(request, step.user)
-        return _signed_in(request, step.user, next_url(request))
-    signin_state.begin(request, step.user, step.stage)
-    if step.stage == SECOND_FACTOR:
-        return redirect(with_next("web:login_code", target))
-    return redirect("web:setup")
+    if outcome.stage == AUTHENTICATED:
+        return _signed_in(request, outcome.user, next_url(request))
+    if outcome.stage == SETUP_REQUIRED:
+        return redirect("web:setup")
+    return redirect(with_next(SECOND_STEP_PAGES[outcome.methods[0]], target))
+
+
+# The page for each second-step method; the first the user has is where the password step leads.
+SECOND_STEP_PAGES = {"webauthn": "web:login_key", "totp": "web:login_code", "backup_code": "web:login_backup_code",
+                     "recovery_pass": "web:login_recovery_pass"}
 
 
 def _second_step(request, method: str, form_class, template: str):
@@ -78,7 +81,8 @@ def _second_step(request, method: str, form_class, template: str):
     if not form.is_valid():
         return render(request, template, context, status=400)
     try:
-        accepted = verification.check_code(user.pk, form.cleaned_data["code"], origin(request), method=method)
+        outcome = signin.second_factor(signin_state.of(request), method, form.cleaned_data["code"],
+                                       origin(request))
     except Throttled as error:
         return render_throttled(request, template, context, error)
     except NoPendingSignIn:
@@ -86,9 +90,7 @@ def _second_step(request, method: str, form_class, template: str):
     except ServiceError as error:
         form.add_error("code", error.message)
         return render(request, template, context, status=error.status)
-    recovery = accepted.method == "backup_code"
-    signin_state.finish(request, user, recovery=recovery)
-    if recovery:
+    if outcome.recovery:
         # The lost-phone path: say how many codes are left and offer a new authenticator.
         response = _signed_in(request, user, "web:recover")
     else:

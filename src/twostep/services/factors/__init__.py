@@ -1,0 +1,106 @@
+"""Second factors: one slice per kind, each of the same shape, and the registry over them.
+
+A slice is a module here that owns one kind of proof:
+
+    METHOD   the name the second step uses ("webauthn", "totp", "backup_code", "recovery_pass")
+    AMR      what a sign-in with it proves, as RFC 8176 values
+    offered(user, facts) -> bool
+             whether the second step offers it to this user (`facts` is `Facts`, one query)
+    verify(user, proof, now, origin) -> Verified | None
+             spend the proof inside the caller's transaction, with the user's row locked by
+             `signin.guarded_attempt`; None for a wrong proof (counted by the caller); raise
+             `MalformedProof` for a typo that can never be right (not counted)
+
+Kinds a user registers (apps, security keys) also have enrolment functions and a `describe`;
+what every kind shares after enrolment — names, listing, removing, the first-time backup
+codes, the audit and the mail — is `services/authenticators.py`. Adding a kind is one new
+slice module, its entry in SLICES, its pages and its schema.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Q
+
+from ...models import Authenticator, BackupCode, RecoveryRequest
+from ..errors import InvalidInput, ServiceError
+
+
+class MalformedProof(ServiceError):
+    """Shaped wrong for its kind (a typo), so never right: refused without counting a failure."""
+
+    code = "invalid_code"
+
+
+@dataclass(frozen=True)
+class Verified:
+    method: str
+    amr: tuple[str, ...]
+    authenticator_id: int | None = None
+    # Signed in without any authenticator (backup code, admin's pass): offer a new one.
+    recovery: bool = False
+    backup_codes_remaining: int | None = None  # filled in by the sign-in flow
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the registry read about a user's factors in one query: the second step's menu."""
+
+    kinds: frozenset[str]  # kinds of confirmed authenticators
+    backup_codes: int  # unused codes
+    recovery_pass: bool  # an approved, unused, unexpired admin's pass
+
+
+def _slices():
+    from . import backup_codes, recovery_pass, totp, webauthn
+
+    # The order is the order of preference at the second step: a key first (phishing-resistant).
+    return {s.METHOD: s for s in (webauthn, totp, backup_codes, recovery_pass)}
+
+
+METHODS = ("webauthn", "totp", "backup_code", "recovery_pass")
+
+
+def slice_for(method: str):
+    """Return the slice for a method name; InvalidInput for an unknown one."""
+    found = _slices().get(method)
+    if found is None:
+        raise InvalidInput(f"method must be one of {', '.join(METHODS)}.")
+    return found
+
+
+def enabled(user) -> bool:
+    """Tell whether two-factor authentication is on: one confirmed authenticator of any kind."""
+    return Authenticator.objects.filter(user=user, confirmed=True).exists()
+
+
+def enabled_q(prefix: str = "") -> Q:
+    """A filter on users (or on `prefix`+user) with two-factor authentication on, for lists."""
+    from django.db.models import Exists, OuterRef
+
+    return Q(Exists(Authenticator.objects.filter(user=OuterRef(f"{prefix}pk"), confirmed=True)))
+
+
+def facts(user, now) -> Facts:
+    """Read what the second step may offer this user (two small queries)."""
+    from django.db.models import Count, Exists, OuterRef, Subquery
+
+    from ...models import User
+
+    row = User.objects.filter(pk=user.pk).annotate(
+        codes=Subquery(BackupCode.objects.filter(user=OuterRef("pk"), used_at__isnull=True)
+                       .values("user").annotate(n=Count("pk")).values("n")[:1]),
+        has_pass=Exists(RecoveryRequest.objects.filter(
+            user=OuterRef("pk"), kind=RecoveryRequest.Kind.SIGN_IN_PASS, approved_at__isnull=False,
+            used_at__isnull=True, cancelled_at__isnull=True, expires_at__gt=now)),
+    ).values("codes", "has_pass").first() or {}
+    kinds = Authenticator.objects.filter(user=user, confirmed=True).values_list("kind", flat=True).distinct()
+    return Facts(kinds=frozenset(kinds), backup_codes=row.get("codes") or 0,
+                 recovery_pass=bool(row.get("has_pass")))
+
+
+def methods(user, now) -> list[str]:
+    """Return the second-step methods this user actually has, in order of preference."""
+    known = facts(user, now)
+    return [method for method, piece in _slices().items() if piece.offered(user, known)]

@@ -1,0 +1,148 @@
+"""Authenticator apps (TOTP, RFC 6238): enrol with a QR code and a first code, then verify codes.
+
+A code is good once: the newest accepted time step is stored on the authenticator's row and the
+UPDATE that stores a newer one carries the condition, so of any number of concurrent requests
+with one code exactly one wins (RFC 6238 §5.2; nextcloud twofactor_totp #245).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import segno
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from ... import crypto
+from ...core import clock, totp
+from ...core.errors import MalformedCode
+from ...models import Authenticator, SecurityEvent, User
+from ..errors import InvalidCode
+from . import MalformedProof, Verified
+
+METHOD = "totp"
+KIND = Authenticator.Kind.TOTP
+AMR = ("otp",)
+DEFAULT_NAME = _("Authenticator app")
+# A replay from where the code was just accepted is the person themselves, not an attacker.
+SAME_PERSON_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class Setup:
+    authenticator_id: int
+    secret: str
+    otpauth_uri: str
+    qr_svg: str
+
+    @property
+    def grouped_secret(self) -> str:
+        return totp.group_secret(self.secret)
+
+
+class CodeAlreadyUsed(InvalidCode):
+    """A right code whose time step was accepted already: a replay, told apart for the person."""
+
+    default_message = _("That code was used a moment ago. Wait for the app to show the next one.")
+
+    def __init__(self, *, quiet: bool):
+        self.quiet = quiet  # the same person a moment later: no "someone has your password" mail
+        super().__init__()
+
+
+def offered(user, facts) -> bool:
+    return KIND in facts.kinds
+
+
+def describe(authenticator: Authenticator) -> str:
+    return str(_("Authenticator app"))
+
+
+def _setup_for(user: User, row: Authenticator, secret: str) -> Setup:
+    uri = totp.provisioning_uri(secret, user.login, settings.TWOSTEP_ISSUER)
+    svg = segno.make(uri, error="m").svg_inline(scale=5, border=4, title=_("QR code for your authenticator app"))
+    return Setup(authenticator_id=row.pk, secret=secret, otpauth_uri=uri, qr_svg=svg)
+
+
+def start_enrolment(user: User, name: str) -> Setup:
+    """Create the pending app (replacing an earlier pending one; caller holds the user's row)."""
+    secret = totp.new_secret()
+    Authenticator.objects.filter(user=user, confirmed=False).delete()
+    row = Authenticator.objects.create(user=user, kind=KIND, name=name,
+                                       encrypted_secret=crypto.encrypt_secret(secret))
+    return _setup_for(user, row, secret)
+
+
+def pending(user: User) -> Setup | None:
+    """Return the pending app's key again (the page was reloaded), or None."""
+    row = Authenticator.objects.filter(user=user, kind=KIND, confirmed=False).first()
+    if row is None:
+        return None
+    return _setup_for(user, row, crypto.decrypt_secret(row.encrypted_secret))
+
+
+def _clock_off_message(skew: int) -> str:
+    minutes = max(1, round(abs(skew) / 60))
+    if skew > 0:
+        text = ngettext("That code is from the future: your phone's clock looks about "
+                        "%(minutes)d minute fast.",
+                        "That code is from the future: your phone's clock looks about "
+                        "%(minutes)d minutes fast.", minutes)
+    else:
+        text = ngettext("That code is from the past: your phone's clock looks about "
+                        "%(minutes)d minute slow.",
+                        "That code is from the past: your phone's clock looks about "
+                        "%(minutes)d minutes slow.", minutes)
+    return (text % {"minutes": minutes}) + " " + str(
+        _("Let the phone set its time automatically, then enter the new code."))
+
+
+def check_first_code(row: Authenticator, code: str) -> int:
+    """Return the time step of a pending app's first code; raise InvalidCode saying what is off."""
+    try:
+        typed = totp.normalize_code(code)
+    except MalformedCode:
+        raise InvalidCode(_("Enter the 6-digit code your app shows.")) from None
+    secret = crypto.decrypt_secret(row.encrypted_secret)
+    now_unix = clock.now()
+    match = totp.match_code(secret, typed, now_unix)
+    if match is not None:
+        return match.step
+    skew = totp.find_clock_skew(secret, typed, now_unix)
+    if skew is not None:
+        raise InvalidCode(_clock_off_message(skew), clock_skew_seconds=skew)
+    raise InvalidCode(_("That code is not right. Check the app shows the new entry and try again."))
+
+
+def verify(user: User, code, now, origin) -> Verified | None:
+    """Spend an app code of any of the user's apps; None when no app made it."""
+    if not isinstance(code, str):
+        return None
+    try:
+        typed = totp.normalize_code(code)
+    except MalformedCode:
+        raise MalformedProof(_("An app code is 6 digits.")) from None
+    now_unix = clock.now()
+    for row in Authenticator.objects.filter(user=user, kind=KIND, confirmed=True).order_by("pk"):
+        match = totp.match_code(crypto.decrypt_secret(row.encrypted_secret), typed, now_unix)
+        if match is None:
+            continue
+        # The step must be newer than the last one accepted; the condition sits in the UPDATE.
+        won = Authenticator.objects.filter(pk=row.pk).exclude(last_step__gte=match.step).update(
+            last_step=match.step, last_used_at=now)
+        if won:
+            return Verified(METHOD, AMR, authenticator_id=row.pk)
+        raise CodeAlreadyUsed(quiet=_just_used_here(user, origin, now))
+    return None
+
+
+def _just_used_here(user: User, origin, now) -> bool:
+    """Tell whether this user's code was accepted moments ago from this same address."""
+    Type = SecurityEvent.Type
+    return SecurityEvent.objects.filter(
+        user=user, ip=origin.ip, at__gte=now - timedelta(seconds=SAME_PERSON_SECONDS),
+        type__in=[Type.SIGN_IN, Type.TWO_FACTOR_ENABLED, Type.AUTHENTICATOR_ADDED,
+                  Type.AUTHENTICATOR_REPLACED],
+    ).exists()

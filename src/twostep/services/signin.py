@@ -1,0 +1,346 @@
+"""The one sign-in flow, for the pages, the API and OpenID Connect alike.
+
+    anonymous ──password──▶ authenticated                  (no second factor, not required)
+              ──password──▶ second_factor ──any method──▶ authenticated
+              ──password──▶ setup_required ──first authenticator──▶ authenticated
+              ──passkey (where the account allows it)──▶ authenticated
+
+Transports carry input and output only; every decision is here: which methods the second
+step offers, that a backup code or an admin's pass leads to a new authenticator, that a new
+sign-in ends the one the session had, and what the session proved (`amr`, when). Between the
+steps the session holds the user's id, the stage, the time and the security stamp — never the
+password (CVE-2020-15105) — and the user is not signed in.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.db import transaction
+
+from ..core import clock
+from ..models import User
+from . import accounts, audit, notifications, throttling, trusted_browsers
+from .audit import Origin, Type
+from .errors import InvalidCode, InvalidCredentials, NoPendingSignIn, ServiceError
+from .factors import MalformedProof, Verified, enabled, methods, slice_for
+from .factors import backup_codes as backup_codes_factor
+from .factors import totp as totp_factor
+
+log = logging.getLogger("twostep.signin")
+
+ANONYMOUS = "anonymous"
+SECOND_FACTOR = "second_factor"
+SETUP_REQUIRED = "setup_required"
+AUTHENTICATED = "authenticated"
+SETUP_MINUTES = 15  # time to find the phone and scan a code when setup is forced
+FAILURE_NOTICE_INTERVAL_SECONDS = 3600
+
+
+class Session(Protocol):
+    """Where a sign-in lives between requests (signin_state.WebSession keeps it in Django's)."""
+
+    def signed_in_user(self) -> User | None: ...
+    def held(self) -> dict | None: ...
+    def hold(self, state: dict) -> None: ...  # a new session key; any earlier sign-in ends
+    def drop_held(self) -> None: ...
+    def complete(self, user: User, proof: dict) -> None: ...  # full sign-in: a new key (ASVS 7.2.4)
+    def end(self) -> None: ...
+    def proof(self) -> dict: ...
+    def put(self, key: str, value) -> None: ...
+    def take(self, key: str): ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    stage: str
+    user: User | None = None
+    methods: tuple[str, ...] = ()
+    method: str | None = None
+    # How a sign-in got past the second step without an authenticator: "backup_code" or
+    # "recovery_pass". The person is offered (after a pass: led to) a new authenticator.
+    recovery: str | None = None
+    backup_codes_remaining: int | None = None
+
+
+# Reading the session -----------------------------------------------------------------------
+
+def pending_user(session: Session, stage: str) -> User | None:
+    """Return the half-signed-in user at `stage`, or None if there is none or it expired."""
+    state = session.held()
+    if not state or state.get("stage") != stage:
+        return None
+    minutes = SETUP_MINUTES if stage == SETUP_REQUIRED else settings.TWOSTEP_PENDING_MINUTES
+    if clock.now() - state.get("at", 0) > minutes * 60:
+        session.drop_held()
+        return None
+    user = User.objects.select_related("account").filter(pk=state.get("uid"), is_active=True).first()
+    if user is None or user.security_stamp != state.get("stamp"):
+        session.drop_held()
+        return None
+    return user
+
+
+def stage(session: Session) -> str:
+    """Return anonymous, second_factor, setup_required or authenticated for this session."""
+    user = session.signed_in_user()
+    if user is not None:
+        # The account may have started requiring 2FA after this sign-in.
+        if accounts.two_factor_required(user.account) and not enabled(user):
+            return SETUP_REQUIRED
+        return AUTHENTICATED
+    for candidate in (SECOND_FACTOR, SETUP_REQUIRED):
+        if pending_user(session, candidate) is not None:
+            return candidate
+    return ANONYMOUS
+
+
+def setup_user(session: Session) -> User | None:
+    """Return who may set up an authenticator now: the signed-in user or a forced-setup one."""
+    return session.signed_in_user() or pending_user(session, SETUP_REQUIRED)
+
+
+def proved(session: Session) -> dict:
+    """Return what this session proved: amr (RFC 8176), auth_time, method, recovery."""
+    return session.proof()
+
+
+def password_is_fresh(session: Session) -> bool:
+    """Tell whether this session proved the password within the last few minutes."""
+    at = session.proof().get("password_at") or (session.held() or {}).get("at", 0)
+    return clock.now() - at < settings.TWOSTEP_REAUTH_MINUTES * 60
+
+
+def second_factor_is_fresh(session: Session) -> bool:
+    """Tell whether this session proved a second factor within the last few minutes."""
+    at = session.proof().get("second_factor_at") or 0
+    return clock.now() - at < settings.TWOSTEP_REAUTH_MINUTES * 60
+
+
+def after_recovery(session: Session) -> str | None:
+    """Return "backup_code" or "recovery_pass" if the session got in without an authenticator."""
+    return session.proof().get("recovery")
+
+
+# The steps ---------------------------------------------------------------------------------
+
+def _find_user(login: str) -> User | None:
+    return User.objects.select_related("account").filter(login__iexact=login.strip()).first()
+
+
+@dataclass(frozen=True)
+class PasswordStep:
+    user: User
+    stage: str  # AUTHENTICATED, SECOND_FACTOR or SETUP_REQUIRED
+    remembered: bool = False  # a remembered browser skips the second step
+
+
+def password(session: Session, login: str, password: str, origin: Origin, *,
+             remembered_token: str | None = None) -> Outcome:
+    """Check login and password; sign in, or hold the user for the second step or the setup.
+
+    A right password ends whatever sign-in the session had before (one rule for every transport).
+    """
+    step = check_password(login, password, origin, remembered_token=remembered_token)
+    user = step.user
+    _end_previous(session, origin)
+    if step.stage == AUTHENTICATED:
+        return _complete(session, user, origin, "remembered_browser" if step.remembered else "password",
+                         ("pwd",))
+    session.hold(_held(user, step.stage))
+    if step.stage == SECOND_FACTOR:
+        return Outcome(SECOND_FACTOR, user, methods=tuple(methods(user, clock.utcnow())))
+    return Outcome(SETUP_REQUIRED, user)
+
+
+def check_password(login: str, password: str, origin: Origin, *,
+                   remembered_token: str | None = None) -> PasswordStep:
+    """Check login and password and say what the sign-in needs next; nothing is signed in.
+
+    A throttled attempt is refused before any password hash is computed. Failures count per
+    (login, address) and per address, so a stranger elsewhere never locks the real user out.
+    """
+    now = clock.utcnow()
+    keys = throttling.password_keys(login, origin.ip)
+    try:
+        throttling.check_password_attempt(keys, now)
+    except ServiceError:
+        audit.record(Type.THROTTLED, user=_find_user(login), origin=origin, step="password")
+        raise
+    user = authenticate(None, login=login.strip(), password=password)
+    if user is None:
+        throttling.record_password_failure(keys, now)
+        audit.record(Type.SIGN_IN_FAILED, user=_find_user(login), origin=origin)
+        raise InvalidCredentials()
+    throttling.reset_password(keys)
+    if enabled(user):
+        # A remembered browser skips only the second step, never the password (NIST §5.1);
+        # a locked second factor is not skipped either.
+        if (remembered_token and not throttling.second_factor_locked(user)
+                and trusted_browsers.recognise(user, remembered_token)):
+            return PasswordStep(user, AUTHENTICATED, remembered=True)
+        return PasswordStep(user, SECOND_FACTOR)
+    if accounts.two_factor_required(user.account):
+        return PasswordStep(user, SETUP_REQUIRED)
+    return PasswordStep(user, AUTHENTICATED)
+
+
+def second_factor(session: Session, method: str, proof, origin: Origin) -> Outcome:
+    """Finish a held sign-in with one of the user's methods; each proof is accepted once."""
+    user = pending_user(session, SECOND_FACTOR)
+    if user is None:
+        raise NoPendingSignIn()
+    piece = slice_for(method)
+    if method == "webauthn":
+        proof = {"credential": proof, "challenge": session.take(WEBAUTHN_CHALLENGE)}
+    verified = _spend(user.pk, piece, proof, origin, purpose="sign_in")
+    amr = ("pwd", *verified.amr, "mfa")
+    return _complete(session, user, origin, method, amr, verified=verified)
+
+
+def setup_done(session: Session, user: User, origin: Origin) -> Outcome:
+    """Sign in a held user whose forced setup just confirmed their first authenticator."""
+    if session.signed_in_user() is not None:
+        return Outcome(AUTHENTICATED, user)
+    return _complete(session, user, origin, "totp_setup", ("pwd", "otp", "mfa"))
+
+
+def sign_out(session: Session, origin: Origin) -> None:
+    """End the sign-in (or abandon a half-done one): the session is emptied, its key changes."""
+    user = session.signed_in_user()
+    if user is not None:
+        audit.record(Type.SIGN_OUT, user=user, actor=user, origin=origin)
+    session.end()
+
+
+def _end_previous(session: Session, origin: Origin) -> None:
+    """A new sign-in in this session ends the one it had (audited as a sign-out)."""
+    if session.signed_in_user() is not None:
+        sign_out(session, origin)
+
+
+def _held(user: User, stage: str) -> dict:
+    return {"uid": user.pk, "stage": stage, "at": clock.now(), "stamp": user.security_stamp}
+
+
+def _complete(session: Session, user: User, origin: Origin, method: str, amr, *,
+              verified: Verified | None = None) -> Outcome:
+    if verified is None:  # a second factor was recorded with its attempt
+        record_sign_in(user, origin, method=method)
+    now = clock.now()
+    recovery = verified.method if verified is not None and verified.recovery else None
+    amr = list(dict.fromkeys(amr))
+    proof = {"amr": amr, "auth_time": now, "method": method, "recovery": recovery,
+             "password_at": now if "pwd" in amr else None,
+             "second_factor_at": now if "mfa" in amr else None}
+    session.complete(User.objects.select_related("account").get(pk=user.pk), proof)
+    left = verified.backup_codes_remaining if verified is not None else None
+    return Outcome(AUTHENTICATED, user, method=method, recovery=recovery, backup_codes_remaining=left)
+
+
+# The second step under one throttle --------------------------------------------------------
+
+WEBAUTHN_CHALLENGE = "webauthn_challenge"
+
+
+def guarded_attempt(user_id: int, origin: Origin, step: str, attempt) -> User:
+    """Run one second-factor attempt under the per-user throttle; return the user or raise.
+
+    The user's row is locked for the whole attempt, so concurrent attempts queue: the throttle
+    they read is current, and one failure counter serves every kind of proof. A throttled
+    attempt is refused without calling `attempt` — a throttled guess never learns whether it
+    was right (privacyidea keycloak-provider #71). `attempt(user, now)` spends the proof and
+    returns None, or the error to raise; failures are committed before raising.
+    """
+    error: ServiceError | None = None
+    with transaction.atomic():
+        user = User.objects.select_for_update().select_related("account").filter(pk=user_id).first()
+        if user is None or not user.is_active:
+            raise NoPendingSignIn()
+        now = clock.utcnow()
+        try:
+            throttling.check_second_factor(user, now)
+        except ServiceError as throttled:
+            audit.record(Type.THROTTLED, user=user, origin=origin, step=step)
+            error = throttled
+        else:
+            error = attempt(user, now)
+    if error is not None:
+        raise error
+    return user
+
+
+def _spend(user_id: int, piece, proof, origin: Origin, *, purpose: str) -> Verified:
+    """Spend one proof of `piece`'s kind under the throttle; raise InvalidCode or Throttled."""
+    result: Verified | None = None
+    method = piece.METHOD
+
+    def attempt(user: User, now) -> ServiceError | None:
+        nonlocal result
+        if method != "recovery_pass" and not enabled(user):
+            return NoPendingSignIn()
+        try:
+            result = piece.verify(user, proof, now, origin)
+        except MalformedProof as typo:
+            return InvalidCode(typo.message)  # never a valid proof: not counted
+        except totp_factor.CodeAlreadyUsed as replay:
+            count_failure(user, now, origin, method, purpose, notify=not replay.quiet, replay=True)
+            return replay
+        except InvalidCode as refused:  # the slice knows what went wrong (e.g. a cloned key)
+            count_failure(user, now, origin, method, purpose)
+            return refused
+        if result is None:
+            return count_failure(user, now, origin, method, purpose)
+        throttling.reset_second_factor(user)
+        result = replace(result, backup_codes_remaining=backup_codes_factor.remaining(user))
+        if method == backup_codes_factor.METHOD:
+            backup_codes_factor.announce_use(user, origin, result.backup_codes_remaining, purpose)
+        if purpose == "sign_in":
+            record_sign_in(user, origin, method=method)
+        return None
+
+    guarded_attempt(user_id, origin, method, attempt)
+    return result
+
+
+def check_code(user_id: int, code, origin: Origin, *, method: str = "auto",
+               purpose: str = "sign_in") -> Verified:
+    """Check a typed code (app or backup, told apart by its shape) and spend it."""
+    from ..core import backup_codes as codes_core
+
+    if not isinstance(code, str):
+        raise InvalidCode()
+    if method == "auto" or (method == "totp" and codes_core.looks_like_backup_code(code)):
+        method = "backup_code" if codes_core.looks_like_backup_code(code) else "totp"
+    return _spend(user_id, slice_for(method), code, origin, purpose=purpose)
+
+
+def count_failure(user: User, now, origin: Origin, method: str, purpose: str, *, notify: bool = True,
+                  **detail) -> ServiceError:
+    """Count a wrong proof on the user's locked row; lock at the limit; tell the user once an hour."""
+    throttling.record_second_factor_failure(user, now)
+    audit.record(Type.SECOND_FACTOR_FAILED, user=user, origin=origin, method=method,
+                 purpose=purpose, failures=user.second_factor_failures, **detail)
+    if throttling.second_factor_locked(user):
+        audit.record(Type.SECOND_FACTOR_LOCKED, user=user, origin=origin)
+        notifications.notify(user, "second_factor_locked", ip=origin.ip)
+    elif notify and purpose == "sign_in" and (
+        user.failure_notice_sent_at is None
+        or (now - user.failure_notice_sent_at).total_seconds() > FAILURE_NOTICE_INTERVAL_SECONDS
+    ):
+        user.failure_notice_sent_at = now
+        user.save(update_fields=["failure_notice_sent_at"])
+        notifications.notify(user, "second_factor_failed", ip=origin.ip)
+    return InvalidCode()
+
+
+def record_sign_in(user: User, origin: Origin, method: str) -> None:
+    """Note a completed sign-in: last_login and the audit event with the factor used."""
+    now = clock.utcnow()
+    User.objects.filter(pk=user.pk).update(last_login=now)
+    user.last_login = now
+    audit.record(Type.SIGN_IN, user=user, actor=user, origin=origin, method=method)
