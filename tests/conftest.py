@@ -97,3 +97,48 @@ def postgres_only(db):
         if os.environ.get("TWOSTEP_REQUIRE_POSTGRES"):
             pytest.fail("this run must use PostgreSQL, but the database is " + connection.vendor)
         pytest.skip("race test: runs on PostgreSQL (make test-postgres, and always in CI)")
+
+
+class MemorySession:
+    """The sign-in flow's session storage, in memory: what signin_state.WebSession keeps in Django's."""
+
+    def __init__(self):
+        self.user = None
+        self.state = None
+        self.proof_data = {}
+        self.stash = {}
+        self.keys_issued = 0
+
+    def signed_in_user(self):
+        return self.user
+
+    def held(self):
+        return self.state
+
+    def hold(self, state):
+        self.keys_issued += 1
+        self.proof_data, self.stash, self.state = {}, {}, state
+
+    def drop_held(self):
+        self.state = None
+
+    def complete(self, user, proof):
+        self.keys_issued += 1
+        self.state, self.user, self.proof_data = None, user, proof
+
+    def end(self):
+        self.user, self.state, self.proof_data, self.stash = None, None, {}, {}
+
+    def proof(self):
+        return self.proof_data
+
+    def put(self, key, value):
+        self.stash[key] = value
+
+    def take(self, key):
+        return self.stash.pop(key, None)
+
+
+@pytest.fixture
+def memory_session():
+    return MemorySession()

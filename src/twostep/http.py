@@ -38,3 +38,50 @@ def client_ip(request) -> str | None:
 
 def origin(request) -> Origin:
     return Origin(ip=client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", "")[:300])
+
+
+def _statuses() -> dict:
+    from .services import errors
+    from .services.keys import UndecryptableSecret
+    from .services.passwords import InvalidResetLink
+    from .services.recovery_passes import ApprovalPending
+    from .services.throttle_store import StoreUnavailable
+
+    return {
+        errors.InvalidCredentials: 401,
+        errors.Throttled: 429,
+        errors.InvalidConfirmationCode: 400,
+        errors.InvalidCode: 401,
+        errors.NoPendingSignIn: 409,
+        errors.NoPendingSetup: 409,
+        errors.WrongPassword: 403,
+        errors.TwoFactorDisabled: 409,
+        errors.TwoFactorAlreadyEnabled: 409,
+        errors.TwoFactorRequired: 403,
+        errors.NotAccountAdmin: 403,
+        errors.NotFound: 404,
+        errors.InvalidInput: 422,
+        errors.Conflict: 409,
+        StoreUnavailable: 503,
+        ApprovalPending: 202,  # not a failure: the action waits for a second admin
+        InvalidResetLink: 400,
+        UndecryptableSecret: 500,
+        errors.ServiceError: 400,
+    }
+
+
+def status_for(error) -> int:
+    """Return the HTTP status for a service error (or its class): the one map, for every transport.
+
+    Errors that only a transport can have (no session, no CSRF token) carry their own `status`.
+    """
+    if not isinstance(error, type) and "status" in vars(error):
+        return error.status
+    kind = error if isinstance(error, type) else type(error)
+    statuses = _statuses()
+    for klass in kind.__mro__:
+        if "status" in klass.__dict__:
+            return klass.__dict__["status"]
+        if klass in statuses:
+            return statuses[klass]
+    return 500

@@ -107,7 +107,7 @@ def test_admin_disable_for_other_accounts_user_is_not_found(api, admin, stranger
     other_account = assert_error(disable(api, stranger.pk), 404, "not_found")
     missing = assert_error(disable(api, 999_999), 404, "not_found")
     assert other_account == missing  # no telling "elsewhere" from "nowhere"
-    assert User.objects.get(pk=stranger.pk).totp_devices.exists()
+    assert User.objects.get(pk=stranger.pk).authenticators.exists()
 
 
 @pytest.mark.parametrize("user_id", ["abc", "1.0", "-1", "0x1", str(10**30), "9" * 5000, "%00", "%E2%80%8B"])

@@ -57,7 +57,7 @@ def test_wrong_type_names_field_and_problem(api):
 
 def test_wrong_method_value_lists_choices(api):
     body = assert_error(api.post("/auth/second-factor", {"method": "sms", "code": "1"}), 422, "invalid_input")
-    assert "method must be one of 'totp', 'backup_code' or 'recovery_pass'." == body["message"]
+    assert "method must be one of 'totp', 'backup_code', 'webauthn' or 'recovery_pass'." == body["message"]
 
 
 def test_overlong_field_says_the_limit(api):

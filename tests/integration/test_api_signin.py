@@ -257,6 +257,7 @@ def test_second_factor_locked_after_hard_limit(api, enrolled, settings, clock):
     for _ in range(3):
         assert_error(api.second_factor(_wrong(enrolled)), 401, "invalid_code")
     clock.advance(3600)
+    api.login("member")  # the held sign-in expired meanwhile; the lock did not
     body = assert_error(api.second_factor(enrolled.code()), 429, "throttled")
     assert body["locked"] is True
 

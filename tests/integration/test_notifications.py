@@ -37,15 +37,27 @@ def test_two_factor_enabled_arrives_as_text_and_html_to_the_user(member, enroll,
     assert mail.says("If you did not do this")
 
 
-def test_confirming_a_new_authenticator_mails_that_one_was_registered(enrolled, clock, inbox):
+def test_replacing_the_app_mails_that_a_new_one_was_registered(enrolled, clock, inbox):
     inbox.clear()
     setup = authenticators.start_app(enrolled.user, PASSWORD, ORIGIN)
-    authenticators.confirm_app(enrolled.user, pyotp.TOTP(setup.secret).at(clock()), ORIGIN)
+    authenticators.confirm_app(enrolled.user, pyotp.TOTP(setup.secret).at(clock()), ORIGIN, replace_apps=True)
     mail = inbox.only()
     assert inbox.subjects() == ["A new authenticator was registered"]
     assert mail.says("A new authenticator app was registered for your sign-in member.")
     assert mail.says("Codes from the previous app no longer work")
     assert mail.says("From address: 192.0.2.10")
+
+
+def test_adding_and_removing_an_authenticator_mails_each_by_name(enrolled, clock, inbox):
+    inbox.clear()
+    setup = authenticators.start_app(enrolled.user, PASSWORD, ORIGIN, name="Work tablet")
+    added = authenticators.confirm_app(enrolled.user, pyotp.TOTP(setup.secret).at(clock()), ORIGIN)
+    assert inbox.subjects() == ["An authenticator was added to your sign-in"]
+    assert inbox.only().says("A new authenticator, Work tablet, was added to your sign-in member.")
+    inbox.clear()
+    assert authenticators.remove(enrolled.user, added.authenticator.pk, PASSWORD, ORIGIN) is True
+    assert inbox.subjects() == ["An authenticator was removed from your sign-in"]
+    assert inbox.only().says("The authenticator Work tablet was removed from your sign-in member")
 
 
 def test_generating_backup_codes_mails_the_user_but_not_the_codes(enrolled, inbox):

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from twostep.models import Authenticator, RecoveryRequest, SecurityEvent, User
-from twostep.services import accounts, recovery, recovery_passes
+from twostep.services import accounts, recovery, recovery_passes, signin
 from twostep.services.errors import (
     Conflict,
     InvalidCode,
@@ -111,45 +111,45 @@ def test_new_pass_cancels_the_earlier_one(admin, enrolled):
     first = issue(admin, enrolled.user).code
     second = issue(admin, enrolled.user).code
     with pytest.raises(InvalidCode):
-        recovery_passes.use(enrolled.user.pk, first, ORIGIN)
-    recovery_passes.use(enrolled.user.pk, second, ORIGIN)
+        signin.check_code(enrolled.user.pk, first, ORIGIN, method="recovery_pass")
+    signin.check_code(enrolled.user.pk, second, ORIGIN, method="recovery_pass")
 
 
 # Using ------------------------------------------------------------------------------------
 
 def test_use_signs_in_once_and_keeps_the_old_authenticator(admin, enrolled, mailoutbox):
     code = issue(admin, enrolled.user).code
-    recovery_passes.use(enrolled.user.pk, code.lower().replace("-", " "), ORIGIN)
+    signin.check_code(enrolled.user.pk, code.lower().replace("-", " "), ORIGIN, method="recovery_pass")
     assert Authenticator.objects.filter(user=enrolled.user, confirmed=True).count() == 1
     assert SecurityEvent.objects.filter(type="recovery_pass_used").count() == 1
     assert SecurityEvent.objects.filter(type="sign_in", detail__method="recovery_pass").count() == 1
     assert "pass was used" in mailoutbox[-1].subject
     with pytest.raises(InvalidCode):
-        recovery_passes.use(enrolled.user.pk, code, ORIGIN)
+        signin.check_code(enrolled.user.pk, code, ORIGIN, method="recovery_pass")
 
 
 def test_expired_pass_is_refused(admin, enrolled, clock):
     code = issue(admin, enrolled.user).code
     clock.advance(24 * 3600 + 1)
     with pytest.raises(InvalidCode):
-        recovery_passes.use(enrolled.user.pk, code, ORIGIN)
+        signin.check_code(enrolled.user.pk, code, ORIGIN, method="recovery_pass")
 
 
 def test_another_users_pass_is_refused(admin, enrolled, enroll, make_user):
     other = enroll(make_user("other"))
     code = issue(admin, other.user).code
     with pytest.raises(InvalidCode):
-        recovery_passes.use(enrolled.user.pk, code, ORIGIN)
+        signin.check_code(enrolled.user.pk, code, ORIGIN, method="recovery_pass")
 
 
 def test_wrong_passes_count_toward_the_one_second_factor_throttle(admin, enrolled, settings):
     issue(admin, enrolled.user)
     for _ in range(settings.TWOSTEP_SECOND_FACTOR_FREE_ATTEMPTS + 1):
         with pytest.raises(InvalidCode):
-            recovery_passes.use(enrolled.user.pk, "AAAA-BBBB-CCCC-DDDD", ORIGIN)
+            signin.check_code(enrolled.user.pk, "AAAA-BBBB-CCCC-DDDD", ORIGIN, method="recovery_pass")
     assert fresh(enrolled.user).second_factor_failures == settings.TWOSTEP_SECOND_FACTOR_FREE_ATTEMPTS + 1
     with pytest.raises(Throttled):
-        recovery_passes.use(enrolled.user.pk, "AAAA-BBBB-CCCC-DDDD", ORIGIN)
+        signin.check_code(enrolled.user.pk, "AAAA-BBBB-CCCC-DDDD", ORIGIN, method="recovery_pass")
 
 
 # Second admin -------------------------------------------------------------------------------
@@ -162,7 +162,7 @@ def test_with_second_admin_rule_a_pass_waits_for_approval(admin, second_admin, e
     approved = recovery_passes.approve(fresh(second_admin), issued.request.pk, PASSWORD, ORIGIN)
     assert approved.code
     assert SecurityEvent.objects.filter(type="recovery_approved").count() == 1
-    recovery_passes.use(enrolled.user.pk, approved.code, ORIGIN)
+    signin.check_code(enrolled.user.pk, approved.code, ORIGIN, method="recovery_pass")
 
 
 def test_requester_cannot_approve_their_own_request(admin, second_admin, enrolled, two_admin_rule):
@@ -240,7 +240,7 @@ def test_web_admin_issues_a_pass_and_sees_it_once(client, admin, enrolled):
                            {"reason": "lost phone", "password": PASSWORD})
     assert response.status_code == 200 and response["Cache-Control"].startswith("max-age=0")
     code = re.search(r'id="recovery-pass">([^<]+)<', response.content.decode()).group(1)
-    recovery_passes.use(enrolled.user.pk, code, ORIGIN)
+    signin.check_code(enrolled.user.pk, code, ORIGIN, method="recovery_pass")
 
 
 def test_web_users_page_lists_pending_requests_for_approval(client, admin, second_admin, enrolled,
@@ -302,7 +302,7 @@ def test_pass_raced_by_twenty_sign_ins_is_used_once(postgres_only, admin, enroll
     from .test_concurrency import outcomes, race, unexpected
 
     code = issue(admin, enrolled.user).code
-    results = race(20, lambda i: recovery_passes.use(enrolled.user.pk, code, ORIGIN))
+    results = race(20, lambda i: signin.check_code(enrolled.user.pk, code, ORIGIN, method="recovery_pass"))
     assert unexpected(results, InvalidCode, Throttled) == []
     assert outcomes(results)["ok"] == 1
     assert SecurityEvent.objects.filter(type="recovery_pass_used").count() == 1
@@ -332,5 +332,5 @@ def test_web_switch_off_with_second_admin_rule_waits(client, admin, second_admin
 def test_pass_lets_a_locked_user_back_in(admin, enrolled, settings):
     User.objects.filter(pk=enrolled.user.pk).update(second_factor_failures=settings.TWOSTEP_SECOND_FACTOR_LOCK_AFTER)
     code = issue(admin, enrolled.user).code  # the admin vouched for the person: the lock is lifted
-    recovery_passes.use(enrolled.user.pk, code, ORIGIN)
+    signin.check_code(enrolled.user.pk, code, ORIGIN, method="recovery_pass")
     assert fresh(enrolled.user).second_factor_failures == 0

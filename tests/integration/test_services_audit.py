@@ -12,7 +12,7 @@ from twostep.services.audit import Origin
 from twostep.services.errors import ServiceError
 from twostep.services.factors import backup_codes
 
-from ..conftest import PASSWORD
+from ..conftest import PASSWORD, MemorySession
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +34,7 @@ def wrong_code(enrolled):
 
 def sign_in_with_password(ctx):
     ctx.make_user("plain")
-    signin.check_password("plain", PASSWORD, HERE)
+    signin.password(MemorySession(), "plain", PASSWORD, HERE)
     return "plain", "plain"
 
 
@@ -76,7 +76,8 @@ def enabled(ctx):
 
 def replaced(ctx):
     setup = authenticators.start_app(ctx.enrolled.user, PASSWORD, HERE)
-    authenticators.confirm_app(ctx.enrolled.user, pyotp.TOTP(setup.secret).at(ctx.clock()), HERE)
+    authenticators.confirm_app(ctx.enrolled.user, pyotp.TOTP(setup.secret).at(ctx.clock()), HERE,
+                               replace_apps=True)
     return "member", "member"
 
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from twostep import crypto
 from twostep.core import totp
+from twostep.http import status_for
 from twostep.models import Authenticator, BackupCode, SecurityEvent
 from twostep.services import authenticators, factors, signin
 from twostep.services.errors import InvalidCode, NoPendingSetup, WrongPassword
@@ -69,7 +70,7 @@ def test_confirm_setup_with_a_wrong_code_keeps_the_setup_pending(member, clock):
     wrong = f"{(int(right) + 1) % 1_000_000:06d}"
     with pytest.raises(InvalidCode) as refused:
         authenticators.confirm_app(member, wrong, ORIGIN)
-    assert refused.value.status == 400
+    assert status_for(refused.value) == 400
     assert "clock_skew_seconds" not in refused.value.extra
     assert not factors.enabled(member)
     assert authenticators.pending_app(member).secret == setup.secret
@@ -158,7 +159,7 @@ def test_pending_replacement_keeps_the_old_authenticator_working(enrolled, clock
 
 def test_confirmed_replacement_retires_the_old_authenticator(enrolled, clock):
     new = authenticators.start_app(enrolled.user, PASSWORD, ORIGIN)
-    confirmed = authenticators.confirm_app(enrolled.user, code_for(new.secret, clock), ORIGIN)
+    confirmed = authenticators.confirm_app(enrolled.user, code_for(new.secret, clock), ORIGIN, replace_apps=True)
     assert confirmed.replaced is True
     assert confirmed.backup_codes is None  # the unused codes stay valid
     clock.advance(30)

@@ -35,7 +35,7 @@ def dump_database() -> str:
                         chunks += [raw.hex(), raw.decode("latin-1")]
                     else:
                         chunks.append(str(value))
-    assert "twostep_backupcode" in tables and "twostep_totpdevice" in tables
+    assert "twostep_backupcode" in tables and "twostep_authenticator" in tables
     return "\n".join(chunks)
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from tests.hashers import FastArgon2PasswordHasher
 from twostep.core import backup_codes as codes_core
+from twostep.http import status_for
 from twostep.models import Authenticator, SecurityEvent, User
 from twostep.services import recovery, signin
 from twostep.services.audit import Origin
@@ -64,7 +65,7 @@ def test_failure_after_the_free_ones_throttles_with_retry_after(enrolled):
         fail_code(enrolled)
     refused = throttled(enrolled, enrolled.code())
     assert refused.retry_after == 30
-    assert refused.status == 429 and refused.code == "throttled" and not refused.locked
+    assert status_for(refused) == 429 and refused.code == "throttled" and not refused.locked
 
 
 def test_delays_grow_with_each_further_failure(enrolled, clock):

@@ -7,6 +7,7 @@ from django.core.cache import cache
 
 from twostep.core import backup_codes as codes_core
 from twostep.core import totp
+from twostep.http import status_for
 from twostep.models import Account, Authenticator, BackupCode, SecurityEvent
 from twostep.services import signin
 from twostep.services.errors import InvalidCode, InvalidCredentials, NoPendingSignIn
@@ -38,8 +39,6 @@ def well_formed_unknown_code() -> str:
 def test_password_step_signs_in_a_user_without_2fa(member, clock):
     step = signin.check_password("member", PASSWORD, ORIGIN)
     assert (step.user.pk, step.stage) == (member.pk, signin.AUTHENTICATED)
-    member.refresh_from_db()
-    assert member.last_login is not None
 
 
 def test_password_step_asks_an_enrolled_user_for_a_code(enrolled):
@@ -66,7 +65,7 @@ def test_password_step_gives_one_answer_for_wrong_password_and_unknown_login(mem
     with pytest.raises(InvalidCredentials) as unknown_login:
         signin.check_password("nobody", PASSWORD, ORIGIN)
     assert str(wrong_password.value) == str(unknown_login.value)
-    assert wrong_password.value.status == unknown_login.value.status == 401
+    assert status_for(wrong_password.value) == status_for(unknown_login.value) == 401
 
 
 def test_password_step_refuses_an_inactive_user(member, clock):

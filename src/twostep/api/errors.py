@@ -17,6 +17,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
 
+from ..http import status_for
 from ..services.errors import InvalidInput, NotFound, ServiceError, Throttled
 
 log = logging.getLogger("django.request")
@@ -65,6 +66,14 @@ class ServerError(ServiceError):
     default_message = _("Something went wrong on the server. Please try again later.")
 
 
+class HttpStatusError(ServiceError):
+    """An HTTP error ninja raised with a status of its own."""
+
+    def __init__(self, message, *, status: int):
+        super().__init__(message)
+        self.status = status
+
+
 NOWHERE = _("There is nothing at this address.")
 
 
@@ -108,7 +117,7 @@ def payload(error: ServiceError) -> dict:
 
 
 def render(api, request, error: ServiceError):
-    response = api.create_response(request, payload(error), status=error.status)
+    response = api.create_response(request, payload(error), status=status_for(error))
     if isinstance(error, Throttled):
         response["Retry-After"] = str(error.retry_after)
     return response
@@ -197,7 +206,7 @@ def install(api) -> None:
             return render(api, request, NotAuthenticated())
         kind = _HTTP_ERRORS.get(error.status_code)
         if kind is None:
-            return render(api, request, ServiceError(str(error), status=error.status_code))
+            return render(api, request, HttpStatusError(str(error), status=error.status_code))
         return render(api, request, kind())
 
     def not_found(request, error: Http404):

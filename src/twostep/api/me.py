@@ -8,7 +8,7 @@ from .. import signin_state
 from ..http import origin
 from ..services import accounts, activity, authenticators, deadlines, signin
 from ..services.errors import (
-    InvalidCode,
+    InvalidConfirmationCode,
     InvalidInput,
     NoPendingSetup,
     Throttled,
@@ -64,7 +64,7 @@ def start_setup(request, body: PasswordIn):
 
 
 @router.post("/two-factor/confirm", auth=MaySetUp(),
-             **spec(ConfirmOut, NotAuthenticated, (InvalidCode, 400), NoPendingSetup, InvalidInput,
+             **spec(ConfirmOut, NotAuthenticated, InvalidConfirmationCode, NoPendingSetup, InvalidInput,
                     unsafe=True))
 def confirm_setup(request, body: CodeIn):
     """Switch the pending authenticator on with its first code.
@@ -96,7 +96,7 @@ def generate_backup_codes(request, body: PasswordIn):
 
 
 @router.post("/two-factor/disable", auth=SignedIn(),
-             **spec(DisabledOut, NotAuthenticated, (InvalidCode, 400), WrongPassword, TwoFactorRequired,
+             **spec(DisabledOut, NotAuthenticated, InvalidConfirmationCode, WrongPassword, TwoFactorRequired,
                     SetupRequired, TwoFactorDisabled, Throttled, InvalidInput, unsafe=True))
 def disable(request, body: DisableIn):
     """Switch 2FA off with the password and a current app or backup code.
@@ -105,10 +105,7 @@ def disable(request, body: DisableIn):
     counts toward the same throttle as the sign-in's second step.
     """
     user = request.auth
-    try:
-        authenticators.disable(user, body.password, body.code, origin(request))
-    except InvalidCode as error:
-        raise InvalidCode(error.message, status=400, **error.extra) from None
+    authenticators.disable(user, body.password, body.code, origin(request))
     signin_state.keep_session(request, user)
     return {"enabled": False}
 

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from ninja import Field, Schema
 from pydantic import AfterValidator, ConfigDict, StrictBool, StrictInt, StringConstraints
 
+from ..http import status_for
 from ..services.errors import InvalidInput, ServiceError
 from .errors import CsrfFailed
 
@@ -262,9 +263,9 @@ def spec(ok, *errors, unsafe: bool = False) -> dict:
     `errors` are ServiceError classes, or (class, status) where a route answers another status.
     Unsafe routes also list the CSRF refusal and the X-CSRFToken header.
     """
-    listed = [e if isinstance(e, tuple) else (e, e.status) for e in errors]
+    listed = [e if isinstance(e, tuple) else (e, status_for(e)) for e in errors]
     if unsafe:
-        listed = [*listed, (CsrfFailed, CsrfFailed.status)]
+        listed = [*listed, (CsrfFailed, status_for(CsrfFailed))]
     by_status: dict[int, list[type[ServiceError]]] = {}
     for kind, status in listed:
         by_status.setdefault(status, []).append(kind)

@@ -18,7 +18,15 @@ from ..core import clock
 from ..models import Authenticator, User
 from . import audit, notifications, throttling
 from .audit import Origin, Type
-from .errors import InvalidInput, NoPendingSetup, NotFound, TwoFactorDisabled, TwoFactorRequired
+from .errors import (
+    InvalidCode,
+    InvalidConfirmationCode,
+    InvalidInput,
+    NoPendingSetup,
+    NotFound,
+    TwoFactorDisabled,
+    TwoFactorRequired,
+)
 from .factors import backup_codes, enabled, slice_for
 from .factors import totp as totp_factor
 from .reauth import confirm_password
@@ -241,7 +249,10 @@ def disable(user: User, password: str | None, code: str, origin: Origin) -> None
     if is_required(user):
         raise TwoFactorRequired()
     confirm_password(user, password, origin)
-    signin.check_code(user.pk, code, origin, purpose="disable")
+    try:
+        signin.check_code(user.pk, code, origin, purpose="disable")
+    except InvalidCode as wrong:  # a wrong code here is bad input for the change, not a failed sign-in
+        raise InvalidConfirmationCode(wrong.message, **wrong.extra) from None
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
         remove_second_factor(user)

@@ -1,4 +1,7 @@
-"""Domain errors. Each has a stable snake_case code, an HTTP status and a message for a person."""
+"""Domain errors. Each has a stable snake_case code and a message for a person.
+
+They say nothing of HTTP: each transport maps them to its answers in one place (http.py).
+"""
 
 from __future__ import annotations
 
@@ -7,24 +10,21 @@ from django.utils.translation import gettext_lazy as _
 
 class ServiceError(Exception):
     code = "error"
-    status = 400
     default_message = _("The request cannot be carried out.")
 
-    def __init__(self, message=None, *, status: int | None = None, **extra):
+    def __init__(self, message=None, **extra):
         self.message = message or self.default_message
-        if status is not None:
-            self.status = status
         self.extra = extra
         super().__init__(str(self.message))
 
 
 class InvalidCredentials(ServiceError):
-    code, status = "invalid_credentials", 401
+    code = "invalid_credentials"
     default_message = _("The login or password is not right.")
 
 
 class Throttled(ServiceError):
-    code, status = "throttled", 429
+    code = "throttled"
     default_message = _("Too many failed attempts. Please wait and try again.")
 
     def __init__(self, retry_after: int, message=None, locked: bool = False):
@@ -34,53 +34,57 @@ class Throttled(ServiceError):
 
 
 class InvalidCode(ServiceError):
-    code, status = "invalid_code", 401
+    code = "invalid_code"
     default_message = _("That code is not right. Check it and try again.")
 
 
+class InvalidConfirmationCode(InvalidCode):
+    """A wrong code given to confirm a change (a first code, switching off): bad input, not a sign-in."""
+
+
 class NoPendingSignIn(ServiceError):
-    code, status = "no_pending_sign_in", 409
+    code = "no_pending_sign_in"
     default_message = _("The sign-in has expired or was not started. Please sign in again.")
 
 
 class NoPendingSetup(ServiceError):
-    code, status = "no_pending_setup", 409
+    code = "no_pending_setup"
     default_message = _("There is no authenticator waiting to be confirmed. Start the setup again.")
 
 
 class WrongPassword(ServiceError):
-    code, status = "wrong_password", 403
+    code = "wrong_password"
     default_message = _("The password is not right.")
 
 
 class TwoFactorDisabled(ServiceError):
-    code, status = "two_factor_disabled", 409
+    code = "two_factor_disabled"
     default_message = _("Two-factor authentication is not switched on.")
 
 
 class TwoFactorAlreadyEnabled(ServiceError):
-    code, status = "two_factor_enabled", 409
+    code = "two_factor_enabled"
     default_message = _("Two-factor authentication is already on.")
 
 
 class TwoFactorRequired(ServiceError):
-    code, status = "two_factor_required_by_account", 403
+    code = "two_factor_required_by_account"
     default_message = _("Your organisation requires two-factor authentication, so it cannot be switched off.")
 
 
 class NotAccountAdmin(ServiceError):
-    code, status = "not_account_admin", 403
+    code = "not_account_admin"
     default_message = _("Only an account admin can do this.")
 
 
 class NotFound(ServiceError):
-    code, status = "not_found", 404
+    code = "not_found"
     default_message = _("No such user.")
 
 
 class InvalidInput(ServiceError):
-    code, status = "invalid_input", 422
+    code = "invalid_input"
 
 
 class Conflict(ServiceError):
-    code, status = "conflict", 409
+    code = "conflict"

@@ -14,7 +14,7 @@ BATCH = 500
 
 
 class UndecryptableSecret(ServiceError):
-    code, status = "undecryptable_secret", 500
+    code = "undecryptable_secret"
 
 
 def reencrypt_secrets() -> int:

@@ -34,7 +34,7 @@ MAX_RECIPIENTS = 5  # one e-mail address may serve a few logins; never mail a wh
 
 
 class InvalidResetLink(ServiceError):
-    code, status = "invalid_reset_link", 400
+    code = "invalid_reset_link"
     default_message = _("This password reset link is not valid: it was used already, has expired, "
                         "or was copied incompletely. Ask for a new one.")
 

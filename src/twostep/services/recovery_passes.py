@@ -43,7 +43,7 @@ SYMBOLS = 16  # 16 × log2(31) ≈ 79 bits (≥ 64: NIST SP 800-63B-4 §4.2.1.1)
 class ApprovalPending(ServiceError):
     """Not a failure: the action waits for a second admin (HTTP 202)."""
 
-    code, status = "approval_pending", 202
+    code = "approval_pending"
     default_message = _("Another admin of this account must approve this before it takes effect. "
                         "It is waiting for them.")
 

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db import transaction
 
+from ..core import backup_codes as codes_core
 from ..core import clock
 from ..models import User
 from . import accounts, audit, notifications, throttling, trusted_browsers
@@ -194,6 +195,8 @@ def second_factor(session: Session, method: str, proof, origin: Origin) -> Outco
     user = pending_user(session, SECOND_FACTOR)
     if user is None:
         raise NoPendingSignIn()
+    if method == "totp" and isinstance(proof, str) and codes_core.looks_like_backup_code(proof):
+        method = "backup_code"  # a backup code typed in the app-code field is taken as one
     piece = slice_for(method)
     if method == "webauthn":
         proof = {"credential": proof, "challenge": session.take(WEBAUTHN_CHALLENGE)}
@@ -310,8 +313,6 @@ def _spend(user_id: int, piece, proof, origin: Origin, *, purpose: str) -> Verif
 def check_code(user_id: int, code, origin: Origin, *, method: str = "auto",
                purpose: str = "sign_in") -> Verified:
     """Check a typed code (app or backup, told apart by its shape) and spend it."""
-    from ..core import backup_codes as codes_core
-
     if not isinstance(code, str):
         raise InvalidCode()
     if method == "auto" or (method == "totp" and codes_core.looks_like_backup_code(code)):

@@ -23,7 +23,7 @@ WINDOW = timedelta(hours=1)
 
 
 class StoreUnavailable(ServiceError):
-    code, status = "throttle_unavailable", 503
+    code = "throttle_unavailable"
     default_message = _("Sign-in is unavailable for a moment. Please try again shortly.")
 
 

@@ -19,7 +19,7 @@ from ... import crypto
 from ...core import clock, totp
 from ...core.errors import MalformedCode
 from ...models import Authenticator, SecurityEvent, User
-from ..errors import InvalidCode
+from ..errors import InvalidCode, InvalidConfirmationCode
 from . import MalformedProof, Verified
 
 METHOD = "totp"
@@ -104,7 +104,7 @@ def check_first_code(row: Authenticator, code: str) -> int:
     try:
         typed = totp.normalize_code(code)
     except MalformedCode:
-        raise InvalidCode(_("Enter the 6-digit code your app shows.")) from None
+        raise InvalidConfirmationCode(_("Enter the 6-digit code your app shows.")) from None
     secret = crypto.decrypt_secret(row.encrypted_secret)
     now_unix = clock.now()
     match = totp.match_code(secret, typed, now_unix)
@@ -112,8 +112,8 @@ def check_first_code(row: Authenticator, code: str) -> int:
         return match.step
     skew = totp.find_clock_skew(secret, typed, now_unix)
     if skew is not None:
-        raise InvalidCode(_clock_off_message(skew), clock_skew_seconds=skew)
-    raise InvalidCode(_("That code is not right. Check the app shows the new entry and try again."))
+        raise InvalidConfirmationCode(_clock_off_message(skew), clock_skew_seconds=skew)
+    raise InvalidConfirmationCode(_("That code is not right. Check the app shows the new entry and try again."))
 
 
 def verify(user: User, code, now, origin) -> Verified | None:

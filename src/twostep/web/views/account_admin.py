@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from ...http import origin
+from ...http import origin, status_for
 from ...services import accounts, recovery
 from ...services.errors import (
     InvalidInput,
@@ -98,16 +98,16 @@ def disable_two_factor(request, user_id: int):
         return render_throttled(request, DISABLE_TEMPLATE, context, error)
     except InvalidInput as error:
         form.add_error("reason", error.message)
-        return render(request, DISABLE_TEMPLATE, context, status=error.status)
+        return render(request, DISABLE_TEMPLATE, context, status=status_for(error))
     except WrongPassword as error:
         form.add_error("password", error.message)
-        return render(request, DISABLE_TEMPLATE, context, status=error.status)
+        return render(request, DISABLE_TEMPLATE, context, status=status_for(error))
     except ServiceError as error:
         if error.code == "approval_pending":  # the account's second-admin rule (recovery_passes)
             messages.info(request, error.message)
             return redirect("web:users")
         context["page_error"] = error.message
-        return render(request, DISABLE_TEMPLATE, context, status=error.status)
+        return render(request, DISABLE_TEMPLATE, context, status=status_for(error))
     messages.success(request, _("Two-factor authentication is off for %(login)s. They have been told by e-mail.")
                      % {"login": target.login})
     return redirect("web:users")

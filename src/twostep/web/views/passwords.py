@@ -13,7 +13,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from ... import signin_state
-from ...http import origin
+from ...http import origin, status_for
 from ...services import passwords
 from ...services.errors import InvalidInput, ServiceError, Throttled, WrongPassword
 from ..forms import _password_field
@@ -87,10 +87,10 @@ def reset_confirm(request, uidb64: str, token: str):
         passwords.confirm_reset(uidb64, token, form.cleaned_data["password"], origin(request))
     except InvalidInput as error:
         form.add_error("password", error.message)
-        return _same_origin_referrer(render(request, SET_TEMPLATE, context, status=error.status))
+        return _same_origin_referrer(render(request, SET_TEMPLATE, context, status=status_for(error)))
     except ServiceError as error:
         context["page_error"] = error.message
-        return _same_origin_referrer(render(request, SET_TEMPLATE, context, status=error.status))
+        return _same_origin_referrer(render(request, SET_TEMPLATE, context, status=status_for(error)))
     # Never signed in here (ASVS 6.4.3): the sign-in page asks for the password and the code.
     signin_state.sign_out(request)
     messages.success(request, _("Your password was changed and you were signed out everywhere. "
@@ -115,10 +115,10 @@ def change(request):
         return render_throttled(request, CHANGE_TEMPLATE, context, error)
     except WrongPassword as error:
         form.add_error("current_password", error.message)
-        return render(request, CHANGE_TEMPLATE, context, status=error.status)
+        return render(request, CHANGE_TEMPLATE, context, status=status_for(error))
     except InvalidInput as error:
         form.add_error("new_password", error.message)
-        return render(request, CHANGE_TEMPLATE, context, status=error.status)
+        return render(request, CHANGE_TEMPLATE, context, status=status_for(error))
     signin_state.keep_session(request, user)
     messages.success(request, _("Your password was changed. You were signed out everywhere else."))
     return redirect("web:security")

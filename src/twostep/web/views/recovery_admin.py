@@ -14,7 +14,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ... import signin_state
-from ...http import origin
+from ...http import origin, status_for
 from ...services import accounts, recovery_passes, signin
 from ...services.errors import (
     InvalidInput,
@@ -83,7 +83,7 @@ def use_pass(request):
         return redirect("web:login")
     except ServiceError as error:
         form.add_error("code", error.message)
-        return render(request, USE_TEMPLATE, context, status=error.status)
+        return render(request, USE_TEMPLATE, context, status=status_for(error))
     return redirect("web:recover")
 
 
@@ -120,13 +120,13 @@ def issue_pass(request, user_id: int):
         return render_throttled(request, ISSUE_TEMPLATE, context, error)
     except InvalidInput as error:
         form.add_error("reason", error.message)
-        return render(request, ISSUE_TEMPLATE, context, status=error.status)
+        return render(request, ISSUE_TEMPLATE, context, status=status_for(error))
     except WrongPassword as error:
         form.add_error("password", error.message)
-        return render(request, ISSUE_TEMPLATE, context, status=error.status)
+        return render(request, ISSUE_TEMPLATE, context, status=status_for(error))
     except ServiceError as error:
         context["page_error"] = error.message
-        return render(request, ISSUE_TEMPLATE, context, status=error.status)
+        return render(request, ISSUE_TEMPLATE, context, status=status_for(error))
     if issued.pending:
         messages.info(request, _("The pass for %(login)s waits for another admin's approval.")
                       % {"login": target.login})

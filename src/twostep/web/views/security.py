@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from ... import signin_state
 from ...core.backup_codes import COUNT
-from ...http import origin
+from ...http import origin, status_for
 from ...services import activity, authenticators
 from ...services.errors import InvalidCode, ServiceError, Throttled, TwoFactorRequired, WrongPassword
 from ...services.factors import backup_codes, enabled
@@ -89,9 +89,9 @@ def generate_codes(request):
     except WrongPassword as error:
         form.fields["password"].required = True
         form.add_error("password", error.message)
-        return _render_overview(request, forms=forms, status=error.status)
+        return _render_overview(request, forms=forms, status=status_for(error))
     except ServiceError as error:
-        return _render_overview(request, page_error=error.message, status=error.status)
+        return _render_overview(request, page_error=error.message, status=status_for(error))
     return render_codes(request, request.user, new, first_time=False)
 
 
@@ -111,12 +111,12 @@ def disable(request):
                                 status=429, retry_after=error.retry_after)
     except WrongPassword as error:
         form.add_error("password", error.message)
-        return _render_overview(request, forms=forms, status=error.status)
+        return _render_overview(request, forms=forms, status=status_for(error))
     except InvalidCode as error:
         form.add_error("code", error.message)
-        return _render_overview(request, forms=forms, status=error.status)
+        return _render_overview(request, forms=forms, status=status_for(error))
     except ServiceError as error:
-        return _render_overview(request, page_error=error.message, status=error.status)
+        return _render_overview(request, page_error=error.message, status=status_for(error))
     # Switching off ended the user's other sessions; this one stays signed in.
     signin_state.keep_session(request, request.user)
     messages.success(request, _("Two-factor authentication is off. Your backup codes no longer work."))

@@ -16,7 +16,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ... import signin_state
-from ...http import origin
+from ...http import origin, status_for
 from ...services import authenticators, signin
 from ...services.errors import NoPendingSetup, ServiceError, Throttled, WrongPassword
 from ...services.factors import enabled
@@ -87,10 +87,10 @@ def setup(request):
     except WrongPassword as error:
         form.fields["password"].required = True
         form.add_error("password", error.message)
-        return render(request, START_TEMPLATE, context, status=error.status)
+        return render(request, START_TEMPLATE, context, status=status_for(error))
     except ServiceError as error:
         context["page_error"] = error.message
-        return render(request, START_TEMPLATE, context, status=error.status)
+        return render(request, START_TEMPLATE, context, status=status_for(error))
     # Post/redirect/get: a reload shows the same pending key instead of making another.
     return redirect("web:setup")
 
@@ -114,7 +114,7 @@ def confirm(request):
             return redirect("web:setup")
         except ServiceError as error:
             form.add_error("code", error.message)
-            status = error.status
+            status = status_for(error)
         else:
             if forced:
                 signin.setup_done(signin_state.of(request), user, origin(request))

@@ -11,7 +11,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ... import signin_state
-from ...http import origin
+from ...http import origin, status_for
 from ...services import signin
 from ...services.errors import NoPendingSignIn, ServiceError, Throttled
 from ...services.signin import AUTHENTICATED, SECOND_FACTOR, SETUP_REQUIRED
@@ -55,7 +55,7 @@ def login(request):
         return render_throttled(request, "twostep/signin/login.html", context, error)
     except ServiceError as error:
         context["page_error"] = error.message
-        return render(request, "twostep/signin/login.html", context, status=error.status)
+        return render(request, "twostep/signin/login.html", context, status=status_for(error))
     if outcome.stage == AUTHENTICATED:
         return _signed_in(request, outcome.user, next_url(request))
     if outcome.stage == SETUP_REQUIRED:
@@ -89,7 +89,7 @@ def _second_step(request, method: str, form_class, template: str):
         return _expired(request)
     except ServiceError as error:
         form.add_error("code", error.message)
-        return render(request, template, context, status=error.status)
+        return render(request, template, context, status=status_for(error))
     if outcome.recovery:
         # The lost-phone path: say how many codes are left and offer a new authenticator.
         response = _signed_in(request, user, "web:recover")
