@@ -134,7 +134,10 @@ class Throttle(models.Model):
     """Failed-password counters per key ("login+address" or "address"), shared by processes."""
 
     key = models.CharField(max_length=200, unique=True)
+    # Failures, counting the attempts still being checked (each counts until proved right).
     failures = models.PositiveIntegerField(default=0)
+    # Attempts admitted whose password is still being checked.
+    pending = models.PositiveIntegerField(default=0)
     blocked_until = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField()
 
