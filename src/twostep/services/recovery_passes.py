@@ -18,9 +18,9 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 
+from .. import crypto
 from ..core import clock
 from ..models import RecoveryRequest, User
 from . import audit, notifications, throttling
@@ -75,7 +75,13 @@ def normalize(code: str) -> str | None:
 
 
 def digest(code: str) -> str:
-    return salted_hmac("twostep.recovery_pass", code, algorithm="sha256").hexdigest()
+    """Return the stored form of a normalised pass, under the newest secret key."""
+    return crypto.secret_digest("twostep.recovery_pass", code)
+
+
+def digests(code: str) -> list[str]:
+    """Return the pass's digest under every secret key: a pass outlives a key rotation."""
+    return crypto.secret_digests("twostep.recovery_pass", code)
 
 
 def _hours() -> timedelta:
@@ -159,7 +165,7 @@ def use(user_id: int, code: str, origin: Origin) -> User:
     def attempt(user: User, now) -> ServiceError | None:
         typed = normalize(code)
         won = typed is not None and RecoveryRequest.objects.filter(
-            user=user, kind=Kind.SIGN_IN_PASS, token_digest=digest(typed), approved_at__isnull=False,
+            user=user, kind=Kind.SIGN_IN_PASS, token_digest__in=digests(typed), approved_at__isnull=False,
             used_at__isnull=True, cancelled_at__isnull=True, expires_at__gt=now,
         ).update(used_at=now) == 1
         if not won:
