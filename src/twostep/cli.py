@@ -220,7 +220,8 @@ def _keys_drop_old(args) -> None:
     if kind == "encryption":
         waiting = keys.secrets_needing_old_keys()
         if waiting:
-            raise CommandError(f"{_count(waiting, 'TOTP secret')} still need an older key: "
+            raise CommandError(f"{_count(waiting, 'TOTP secret')} still {'needs' if waiting == 1 else 'need'} "
+                               "an older key: "
                                "run `twostep keys reencrypt` first; nothing was changed")
     if key_store.in_environment(kind):
         print(f"The {noun}s come from the environment; nothing was changed. Set:")
