@@ -33,7 +33,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env("DATA_DIR", "data")).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
 
-SECRET_KEY = keys.secret_key(DATA_DIR)
+# Django's signing key, then older ones still accepted (sessions, remembered browsers, passes).
+SECRET_KEY, *SECRET_KEY_FALLBACKS = keys.secret_keys(DATA_DIR)
 # Fernet keys for TOTP secrets (first encrypts; all decrypt).
 TWOSTEP_ENCRYPTION_KEYS = keys.encryption_keys(DATA_DIR)
 # HMAC keys for backup-code hashes (first hashes new codes; all are tried).

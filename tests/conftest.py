@@ -142,3 +142,15 @@ class MemorySession:
 @pytest.fixture
 def memory_session():
     return MemorySession()
+@pytest.fixture
+def hashes(monkeypatch):
+    """Count every password hash computed, in any thread (a check, or the dummy for an unknown login)."""
+    from tests.hashers import FastArgon2PasswordHasher
+
+    calls = []  # list.append is atomic: safe from many threads
+    verify, encode = FastArgon2PasswordHasher.verify, FastArgon2PasswordHasher.encode
+    monkeypatch.setattr(FastArgon2PasswordHasher, "verify",
+                        lambda self, password, encoded: calls.append("verify") or verify(self, password, encoded))
+    monkeypatch.setattr(FastArgon2PasswordHasher, "encode",
+                        lambda self, password, salt: calls.append("encode") or encode(self, password, salt))
+    return calls

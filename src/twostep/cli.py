@@ -159,6 +159,83 @@ def _keys_reencrypt(args) -> None:
     print(f"re-encrypted {_count(count, 'TOTP secret')} with the newest key")
 
 
+# What each kind of key protects, what a rotation asks of the operator, and the variables
+# that give it in the environment (the current key, then the old ones still accepted).
+_KEY_KINDS = {
+    "secret": ("secret key", "then restart every twostep process",
+               ("TWOSTEP_SECRET_KEY", "TWOSTEP_SECRET_KEY_FALLBACKS")),
+    "encryption": ("encryption key", "then restart every twostep process and run `twostep keys reencrypt`",
+                   ("TWOSTEP_ENCRYPTION_KEYS", None)),
+    "code-hash": ("code-hash key", "then restart every twostep process",
+                  ("TWOSTEP_CODE_HASH_KEYS", None)),
+}
+
+
+def _env_keys(kind: str, keys: list[str]) -> list[str]:
+    """Return the `NAME=value` lines that give `keys` (newest first) in the environment."""
+    first, rest = _KEY_KINDS[kind][2]
+    if rest is None:
+        return [f"{first}={','.join(keys)}"]
+    return [f"{first}={keys[0]}", f"{rest}={','.join(keys[1:])}"]
+
+
+def _current_keys(kind: str) -> list[str]:
+    from django.conf import settings
+
+    return {"secret": lambda: [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS],
+            "encryption": lambda: list(settings.TWOSTEP_ENCRYPTION_KEYS),
+            "code-hash": lambda: list(settings.TWOSTEP_CODE_HASH_KEYS)}[kind]()
+
+
+def _keys_rotate(args) -> None:
+    bootstrap.load_settings()
+    from django.conf import settings
+
+    from config import keys as key_store
+
+    kind = args.kind
+    noun, then, _variables = _KEY_KINDS[kind]
+    new = key_store.new_key(kind)
+    if key_store.in_environment(kind):
+        print(f"The {noun}s come from the environment; nothing was changed. Set:")
+        for line in _env_keys(kind, [new, *_current_keys(kind)]):
+            print(f"  {line}")
+        print(then + ".")
+        return
+    old = key_store.file_keys(settings.DATA_DIR, kind)
+    path = key_store.write_file_keys(settings.DATA_DIR, kind, [new, *old])
+    print(f"put a new {noun} first in {path}; {_count(len(old), 'older key')} still accepted")
+    print(then + ".")
+
+
+def _keys_drop_old(args) -> None:
+    _setup()
+    from django.conf import settings
+
+    from config import keys as key_store
+
+    from .services import keys
+
+    kind = args.kind
+    noun, _then, _variables = _KEY_KINDS[kind]
+    current = _current_keys(kind)
+    if kind == "encryption":
+        waiting = keys.secrets_needing_old_keys()
+        if waiting:
+            raise CommandError(f"{_count(waiting, 'TOTP secret')} still {'needs' if waiting == 1 else 'need'} "
+                               "an older key: "
+                               "run `twostep keys reencrypt` first; nothing was changed")
+    if key_store.in_environment(kind):
+        print(f"The {noun}s come from the environment; nothing was changed. Set:")
+        for line in _env_keys(kind, current[:1]):
+            print(f"  {line}")
+        print("then restart every twostep process.")
+        return
+    old = key_store.file_keys(settings.DATA_DIR, kind)
+    path = key_store.write_file_keys(settings.DATA_DIR, kind, old[:1])
+    print(f"dropped {_count(len(old) - 1, 'older ' + noun)} from {path}; restart every twostep process.")
+
+
 def _reminders_send(args) -> None:
     _setup()
     from .services import deadlines
@@ -210,9 +287,21 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("login", metavar="LOGIN")
     show.add_argument("--json", action="store_true", help="print JSON")
 
-    keys = _group(commands, "keys", "manage the encryption keys")
+    keys = _group(commands, "keys", "rotate the keys (docs/operations.md, \"Rotating keys\")")
     _command(keys, "reencrypt", _keys_reencrypt,
              "re-encrypt every TOTP secret with the newest key in TWOSTEP_ENCRYPTION_KEYS")
+    for kind, (noun, _then, _variables) in _KEY_KINDS.items():
+        rotate = _command(keys, f"rotate-{kind}", _keys_rotate, f"put a new {noun} first; old ones stay accepted",
+                          f"Make a new {noun} and put it first in the data dir, keeping the old ones "
+                          "accepted; when the keys come from the environment, print what to set instead.")
+        rotate.set_defaults(kind=kind)
+    drop = _command(keys, "drop-old", _keys_drop_old, "stop accepting every key but the newest of one kind",
+                    "Keep only the newest key of one kind. What was made under an older key stops working: "
+                    "for the secret key, sessions signed, browsers remembered and passes issued before the "
+                    "rotation; for the code-hash key, backup codes made before it. Encryption keys are "
+                    "dropped only once no TOTP secret needs them.")
+    drop.add_argument("kind", choices=sorted(_KEY_KINDS), metavar="KIND",
+                      help="secret, encryption or code-hash")
 
     reminders = _group(commands, "reminders", "reminders of required-2FA deadlines")
     _command(reminders, "send", _reminders_send,

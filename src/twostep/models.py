@@ -7,8 +7,9 @@ import secrets
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
 from django.db.models.functions import Lower
-from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
+
+from . import crypto
 
 
 class Account(models.Model):
@@ -74,11 +75,10 @@ class User(AbstractBaseUser):
     def __str__(self) -> str:
         return self.login
 
-    def get_session_auth_hash(self):
-        # Django re-checks this on every request: a new stamp or password ends all sessions.
-        return salted_hmac(
-            "twostep.session", f"{self.password}:{self.security_stamp}", algorithm="sha256"
-        ).hexdigest()
+    def _get_session_auth_hash(self, secret=None):
+        # Django re-checks this on every request, under SECRET_KEY and then each of
+        # SECRET_KEY_FALLBACKS: a new stamp or password ends all sessions, a new key none.
+        return crypto.session_auth_hash(f"{self.password}:{self.security_stamp}", secret)
 
     # The Django admin asks these; only server staff reach it, and only after both factors.
     @property
@@ -174,7 +174,10 @@ class Throttle(models.Model):
     """Failed-password counters per key ("login+address" or "address"), shared by processes."""
 
     key = models.CharField(max_length=200, unique=True)
+    # Failures, counting the attempts still being checked (each counts until proved right).
     failures = models.PositiveIntegerField(default=0)
+    # Attempts admitted whose password is still being checked.
+    pending = models.PositiveIntegerField(default=0)
     blocked_until = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField()
 

@@ -139,6 +139,62 @@ def test_keys_reencrypt_on_a_fresh_data_dir(run):
     assert result.returncode == 0 and "re-encrypted 0" in result.stdout
 
 
+# Reads, in the data dir's environment, how many keys of each kind are accepted, and whether
+# bob's TOTP secret decrypts.
+KEYS_STATE = """
+import django, json
+django.setup()
+from django.conf import settings
+from twostep import crypto
+from twostep.models import Authenticator
+secrets = [crypto.decrypt_secret(d.encrypted_secret) for d in Authenticator.objects.all()]
+print(json.dumps([1 + len(settings.SECRET_KEY_FALLBACKS), len(settings.TWOSTEP_ENCRYPTION_KEYS),
+                  len(settings.TWOSTEP_CODE_HASH_KEYS), len(secrets)]))
+"""
+
+
+def _python(run, script, **env):
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                          env={**run.env, "DJANGO_SETTINGS_MODULE": "config.settings", **env})
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_keys_rotate_in_the_data_dir_keep_the_old_ones_until_dropped(run):
+    _acme(run)
+    assert run("user", "create", "bob", "--account", "acme", "--email", "bob@acme.example",
+               "--password-stdin", stdin=PASSWORD + "\n").returncode == 0
+    _python(run, ENROL)
+    for kind in ("secret", "encryption", "code-hash"):
+        done = run("keys", f"rotate-{kind}")
+        assert done.returncode == 0 and "1 older key still accepted" in done.stdout, done.stderr
+    assert json.loads(_python(run, KEYS_STATE)) == [2, 2, 2, 1]  # bob's secret still decrypts
+    for name in ("secret_key", "encryption_keys", "code_hash_keys"):
+        assert stat.S_IMODE((run.data / name).stat().st_mode) == 0o600
+
+    refused = run("keys", "drop-old", "encryption")
+    assert "1 TOTP secret still needs an older key" in _one_line_error(refused)
+    assert run("keys", "reencrypt").stdout == "re-encrypted 1 TOTP secret with the newest key\n"
+    for kind in ("secret", "encryption", "code-hash"):
+        done = run("keys", "drop-old", kind)
+        assert done.returncode == 0 and "dropped 1 older" in done.stdout, done.stderr
+    assert json.loads(_python(run, KEYS_STATE)) == [1, 1, 1, 1]
+
+
+def test_keys_rotate_from_the_environment_print_what_to_set(run):
+    _acme(run)
+    before = (run.data / "secret_key").read_text()
+    run.env.update(TWOSTEP_SECRET_KEY="current-secret", TWOSTEP_SECRET_KEY_FALLBACKS="older-secret")
+    done = run("keys", "rotate-secret")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "nothing was changed" in lines[0]
+    assert lines[1].startswith("  TWOSTEP_SECRET_KEY=") and lines[1] != "  TWOSTEP_SECRET_KEY=current-secret"
+    assert lines[2] == "  TWOSTEP_SECRET_KEY_FALLBACKS=current-secret,older-secret"
+    assert (run.data / "secret_key").read_text() == before
+    assert json.loads(_python(run, KEYS_STATE))[0] == 2  # the fallbacks reach Django
+
+
 def test_serve_answers_healthz_then_stops(run):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -211,17 +211,39 @@ def test_setup_started_twice_at_once_leaves_one_pending_authenticator(postgres_o
     authenticators.confirm_app(member, pyotp.TOTP(pending.secret).at(clock()), ORIGIN)
 
 
-def test_simultaneous_wrong_passwords_each_count(postgres_only, member, clock):
-    """No lost update and no duplicate-key error when the first failures of a key race."""
+def test_twenty_wrong_passwords_at_once_hash_no_more_than_one_by_one(postgres_only, member, clock, settings,
+                                                                     hashes):
+    """Check-then-act (ASVS 15.4.2): 20 guesses at once were all hashed; one by one only 6 are."""
     from twostep.models import Throttle
     from twostep.services import throttling
     from twostep.services.errors import InvalidCredentials
 
-    results = race(8, lambda i: signin.check_password("member", f"wrong {i}", ORIGIN))
-    assert outcomes(results) == Counter({"InvalidCredentials": 8})
-    assert unexpected(results, InvalidCredentials) == []
-    counts = dict(Throttle.objects.values_list("key", "failures"))
-    assert counts == {key: 8 for key in throttling.password_keys("member", ORIGIN.ip)}
+    allowed = settings.TWOSTEP_PASSWORD_FREE_ATTEMPTS + 1  # the 6th failure is the one that blocks
+    results = race(20, lambda i: signin.check_password("member", f"wrong {i}", ORIGIN))
+    assert unexpected(results, InvalidCredentials, Throttled) == []
+    assert len(hashes) == allowed
+    assert outcomes(results) == Counter({"InvalidCredentials": allowed, "Throttled": 20 - allowed})
+    # No lost update, no duplicate-key error, nothing left pending.
+    rows = {key: (failures, pending) for key, failures, pending
+            in Throttle.objects.values_list("key", "failures", "pending")}
+    assert rows == {key: (allowed, 0) for key in throttling.password_keys("member", ORIGIN.ip)}
+    with pytest.raises(Throttled):  # and the right password now waits its turn, as one by one
+        signin.check_password("member", PASSWORD, ORIGIN)
+
+
+def test_wrong_passwords_at_once_for_many_logins_from_one_address_respect_its_limit(
+        postgres_only, make_user, clock, settings, hashes):
+    """The per-address counter holds under a race too: 3 free, so 4 guesses hashed of 12."""
+    from twostep.services.errors import InvalidCredentials
+
+    settings.TWOSTEP_ADDRESS_FREE_ATTEMPTS = 3
+    for i in range(12):
+        make_user(f"login{i:02d}")
+    hashes.clear()
+    results = race(12, lambda i: signin.check_password(f"login{i:02d}", "not the password", ORIGIN))
+    assert unexpected(results, InvalidCredentials, Throttled) == []
+    assert len(hashes) == 4
+    assert outcomes(results) == Counter({"InvalidCredentials": 4, "Throttled": 8})
 
 
 def test_same_account_created_twice_at_once_is_a_conflict(postgres_only):

@@ -317,3 +317,24 @@ def test_wrong_passwords_at_reauthentication_are_throttled_without_hashing(enrol
     with pytest.raises(Throttled):
         authenticators.start_app(enrolled.user, PASSWORD, ORIGIN)
     assert hasher_calls == []
+
+
+def test_attempts_being_checked_hold_back_one_that_their_failing_would_block(member, clock, monkeypatch,
+                                                                            settings):
+    """An attempt is counted before its hash; one whose process dies stays counted (fail closed)."""
+    from twostep.core import clock as core_clock
+    from twostep.services import throttle_store, throttling
+
+    monkeypatch.setattr(throttling, "BUSY_WAIT_SECONDS", 0.05)
+    keys = throttling.password_keys("member", ORIGIN.ip)
+    for _ in range(settings.TWOSTEP_PASSWORD_FREE_ATTEMPTS + 1):
+        throttling.reserve_password_attempt(keys, core_clock.utcnow())  # admitted, never reported back
+    with mock.patch.object(signin, "authenticate") as hasher:
+        with pytest.raises(Throttled):
+            signin.check_password("member", PASSWORD, ORIGIN)
+    hasher.assert_not_called()
+    clock.advance(throttle_store.LEASE.total_seconds() + 1)
+    wrong_password()  # the lost attempts no longer hold it back, but they count: 7 failures
+    with pytest.raises(Throttled) as refused:
+        signin.check_password("member", PASSWORD, ORIGIN)
+    assert refused.value.retry_after == 60

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections import Counter
 from unittest import mock
 
 import pytest
 
 from twostep.http import status_for
-from twostep.services import signin, throttle_store
+from twostep.services import signin, throttle_store, throttling
 from twostep.services.audit import Origin
 from twostep.services.errors import InvalidCredentials, Throttled
 from twostep.services.throttle_store import StoreUnavailable
 
-from ..conftest import PASSWORD
+from ..conftest import ORIGIN, PASSWORD
+from .test_concurrency import outcomes, race, unexpected
 
 REDIS_URL = os.environ.get("TWOSTEP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -95,3 +97,60 @@ def test_unreachable_redis_refuses_the_attempt(settings, member):
         assert status_for(refused.value) == 503
     finally:
         throttle_store._store_for.cache_clear()
+
+
+@pytest.fixture
+def own_redis_store(monkeypatch, redis_store):
+    """A Redis store under a key prefix of this test's own, removed afterwards."""
+    prefix = f"twostep-test-throttle:{uuid.uuid4().hex}:"
+    own = throttle_store.RedisStore(REDIS_URL, prefix=prefix)
+    monkeypatch.setattr(throttle_store, "store", lambda: own)
+    monkeypatch.setattr(throttling, "store", lambda: own)
+    yield own
+    client = own._redis
+    keys = list(client.scan_iter(match=prefix + "*"))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_twenty_wrong_passwords_at_once_in_redis_hash_no_more_than_one_by_one(own_redis_store, member, clock,
+                                                                              settings, hashes):
+    """Check-then-act (ASVS 15.4.2) with the Redis store: one script counts and refuses."""
+    allowed = settings.TWOSTEP_PASSWORD_FREE_ATTEMPTS + 1
+    results = race(20, lambda i: signin.check_password("member", f"wrong {i}", ORIGIN))
+    assert unexpected(results, InvalidCredentials, Throttled) == []
+    assert len(hashes) == allowed
+    assert outcomes(results) == Counter({"InvalidCredentials": allowed, "Throttled": 20 - allowed})
+    with pytest.raises(Throttled):
+        signin.check_password("member", PASSWORD, ORIGIN)
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_right_passwords_at_once_in_redis_are_all_accepted(own_redis_store, member, clock, settings):
+    """Attempts wait for the ones being checked instead of being refused for them."""
+    results = race(12, lambda i: signin.check_password("member", PASSWORD, ORIGIN))
+    assert outcomes(results) == Counter({"ok": 12})
+    assert own_redis_store._redis.keys(own_redis_store._prefix + "*") == []  # nothing left behind
+
+
+@pytest.mark.redis
+def test_lost_attempts_in_redis_stay_counted_and_stop_holding_back_after_the_lease(own_redis_store, member, clock,
+                                                                                  monkeypatch, settings):
+    from twostep.core import clock as core_clock
+
+    monkeypatch.setattr(throttling, "BUSY_WAIT_SECONDS", 0.05)
+    keys = throttling.password_keys("member", ORIGIN.ip)
+    for _ in range(settings.TWOSTEP_PASSWORD_FREE_ATTEMPTS + 1):
+        throttling.reserve_password_attempt(keys, core_clock.utcnow())  # admitted, never reported back
+    with mock.patch("twostep.services.signin.authenticate") as hasher:
+        with pytest.raises(Throttled):
+            signin.check_password("member", PASSWORD, ORIGIN)
+    hasher.assert_not_called()
+    clock.advance(throttle_store.LEASE.total_seconds() + 1)
+    _wrong("member", ORIGIN)  # 7 failures now
+    with pytest.raises(Throttled) as refused:
+        signin.check_password("member", PASSWORD, ORIGIN)
+    assert refused.value.retry_after == 60

@@ -1,4 +1,4 @@
-"""Key rotation: move every stored TOTP secret to the newest encryption key."""
+"""Key rotation: move every stored TOTP secret to the newest encryption key; find those that are not."""
 
 from __future__ import annotations
 
@@ -47,3 +47,9 @@ def _save(batch: list) -> int:
     saved = len(batch)
     batch.clear()
     return saved
+
+
+def secrets_needing_old_keys() -> int:
+    """Return how many TOTP secrets the newest encryption key alone cannot decrypt."""
+    rows = Authenticator.objects.only("pk", "encrypted_secret").order_by("pk")
+    return sum(not crypto.made_with_newest_key(device.encrypted_secret) for device in rows.iterator(chunk_size=BATCH))

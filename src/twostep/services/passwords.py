@@ -85,9 +85,8 @@ def request_reset(login: str, origin: Origin, make_url: Callable[[str, str], str
     """
     now = clock.utcnow()
     keys = _reset_keys(login or "", origin.ip)
-    throttling.check_password_attempt(keys, now)
     # Every request counts, as a failure would: a reset mail is something to ration.
-    throttling.record_password_failure(keys, now)
+    throttling.record_password_failure(throttling.reserve_password_attempt(keys, now))
     hours = max(1, settings.PASSWORD_RESET_TIMEOUT // 3600)
     with transaction.atomic():
         for user in _recipients(login or ""):

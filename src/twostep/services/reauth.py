@@ -21,8 +21,9 @@ def confirm_password(user, password: str | None, origin: Origin, *, fresh: bool 
         raise WrongPassword()
     keys = throttling.password_keys(user.login, origin.ip)
     now = clock.utcnow()
-    throttling.check_password_attempt(keys, now)
+    attempt = throttling.reserve_password_attempt(keys, now)
     if not user.check_password(password):
-        throttling.record_password_failure(keys, now)
+        throttling.record_password_failure(attempt)
         audit.record(Type.REAUTH_FAILED, user=user, actor=user, origin=origin)
         raise WrongPassword()
+    throttling.record_password_success(attempt)

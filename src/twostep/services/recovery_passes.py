@@ -18,9 +18,9 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 
+from .. import crypto
 from ..core import clock
 from ..models import RecoveryRequest, User
 from . import audit, notifications, throttling
@@ -75,7 +75,13 @@ def normalize(code: str) -> str | None:
 
 
 def digest(code: str) -> str:
-    return salted_hmac("twostep.recovery_pass", code, algorithm="sha256").hexdigest()
+    """Return the stored form of a normalised pass, under the newest secret key."""
+    return crypto.secret_digest("twostep.recovery_pass", code)
+
+
+def digests(code: str) -> list[str]:
+    """Return the pass's digest under every secret key: a pass outlives a key rotation."""
+    return crypto.secret_digests("twostep.recovery_pass", code)
 
 
 def _hours() -> timedelta:

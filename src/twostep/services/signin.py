@@ -168,16 +168,16 @@ def check_password(login: str, password: str, origin: Origin, *,
     now = clock.utcnow()
     keys = throttling.password_keys(login, origin.ip)
     try:
-        throttling.check_password_attempt(keys, now)
+        attempt = throttling.reserve_password_attempt(keys, now)
     except ServiceError:
         audit.record(Type.THROTTLED, user=_find_user(login), origin=origin, step="password")
         raise
     user = authenticate(None, login=login.strip(), password=password)
     if user is None:
-        throttling.record_password_failure(keys, now)
+        throttling.record_password_failure(attempt)
         audit.record(Type.SIGN_IN_FAILED, user=_find_user(login), origin=origin)
         raise InvalidCredentials()
-    throttling.reset_password(keys)
+    throttling.record_password_success(attempt)
     if enabled(user):
         # A remembered browser skips only the second step, never the password (NIST §5.1);
         # a locked second factor is not skipped either.

@@ -3,19 +3,23 @@
 Counters live in the database, so every process sees the same numbers and a restarted flow,
 a new session or a new address does not reset them (Keycloak #26177). Delays grow by doubling
 after a number of free attempts; the second factor locks at a hard limit (NIST 800-63B §3.2.2).
-A throttled attempt is refused before its code or password is looked at.
+A throttled attempt is refused before its code or password is looked at, and a password
+attempt is counted in the same atomic step that lets it through (throttle_store.py).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
+import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 
 from .errors import Throttled
-from .throttle_store import store
+from .throttle_store import ADMITTED, BLOCKED, store
 
 BASE_DELAY_SECONDS = 30
 
@@ -83,20 +87,51 @@ def _free_attempts(key: str) -> int:
     return settings.TWOSTEP_PASSWORD_FREE_ATTEMPTS
 
 
-def check_password_attempt(keys, now: datetime) -> None:
-    """Raise Throttled if any key is blocked. Call before any password hash is computed."""
-    wait = store().blocked_for(keys, now)
-    if wait:
-        raise Throttled(wait)
+@dataclass(frozen=True)
+class PasswordAttempt:
+    """A password attempt admitted by the throttle and counted as a failure until it proves right."""
+
+    keys: tuple[str, ...]
+    at: datetime
 
 
-def record_password_failure(keys, now: datetime) -> None:
-    """Count a failed password on each key; counters are forgotten after a quiet hour."""
-    for key in keys:
-        free = _free_attempts(key)
-        store().add_failure(key, now, lambda failures, free=free: delay_after(failures, free))
+# How long an attempt may wait for the attempts already being checked on its keys to finish
+# (a password hash takes a fraction of a second), and the pauses between looks.
+BUSY_WAIT_SECONDS = 5.0
+_PAUSES = (0.01, 0.02, 0.05, 0.1)
 
 
-def reset_password(keys) -> None:
-    """Forget failures for the (login, address) key after a right password."""
-    store().clear([k for k in keys if k.startswith("pw:")])
+def _delay_for(key: str, failures: int) -> int:
+    return delay_after(failures, _free_attempts(key))
+
+
+def reserve_password_attempt(keys, now: datetime) -> PasswordAttempt:
+    """Admit one password attempt and count it as a failure, or raise Throttled — in one atomic step.
+
+    Call before any password hash is computed; then `record_password_failure` or
+    `record_password_success`. While other attempts on the same keys are being checked and
+    their failing would block this one, it waits for them, so concurrent guesses get no more
+    hashes than one-by-one guesses, and concurrent right passwords are not refused.
+    """
+    deadline = time.monotonic() + BUSY_WAIT_SECONDS
+    for pause in itertools.chain(_PAUSES, itertools.repeat(_PAUSES[-1])):
+        state, wait = store().reserve(keys, now, _delay_for)
+        if state == ADMITTED:
+            return PasswordAttempt(keys=tuple(keys), at=now)
+        if state == BLOCKED:
+            raise Throttled(wait)
+        if time.monotonic() + pause > deadline:
+            raise Throttled(1)
+        time.sleep(pause)
+    raise AssertionError("unreachable")
+
+
+def record_password_failure(attempt: PasswordAttempt) -> None:
+    """Keep a wrong password counted on each key and block for what the count earns."""
+    store().fail(attempt.keys, attempt.at, _delay_for)
+
+
+def record_password_success(attempt: PasswordAttempt) -> None:
+    """After a right password: forget the (login, address) failures; give the address its attempt back."""
+    store().succeed([k for k in attempt.keys if k.startswith("pw:")],
+                    [k for k in attempt.keys if not k.startswith("pw:")], attempt.at)

@@ -1,10 +1,12 @@
 """Remembered browsers: after a full sign-in, a browser may skip the second step for a while.
 
 The browser keeps a random token in a cookie; the server stores only
-sha256(token + ":" + binding), where the binding is an HMAC over the user's password hash and
-security stamp. A password change or any 2FA change (each rotates the stamp) changes the
-binding, so every remembered browser stops matching at once; the rows are also deleted then (a
-signal below), so the list never shows a dead one. New backup codes delete the rows too.
+sha256(token + ":" + binding), where the binding is an HMAC over the user's security stamp. A
+password change or any 2FA change (each rotates the stamp) changes the binding, so every
+remembered browser stops matching at once; the rows are also deleted then (a signal below), so
+the list never shows a dead one. New backup codes delete the rows too. A routine re-hash of the same
+password at sign-in (new hasher parameters) changes neither, so it forgets no browser. The HMAC
+is checked under every secret key (crypto.py): rotating the key forgets no browser either.
 Remembering never replaces the password (NIST SP 800-63B-4 §5.1): it is checked only after it.
 """
 
@@ -19,11 +21,11 @@ from django.db import transaction
 from django.db.models import F
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
-from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
+from .. import crypto
 from ..core import clock
-from ..models import Account, SecurityEvent, TrustedBrowser, User
+from ..models import Account, BackupCodeSet, SecurityEvent, TrustedBrowser, User
 from . import audit
 from .audit import Origin, Type
 from .errors import NotFound
@@ -31,7 +33,9 @@ from .errors import NotFound
 COOKIE_NAME = "twostep_remember"
 MAX_DAYS = 90
 TOKEN_BYTES = 32
-_BINDING_FIELDS = frozenset({"password", "security_stamp"})
+# Fields whose change voids every remembered browser; a password counts when it is really set
+# anew (set_password), not when the same password is re-hashed at sign-in.
+_BINDING_FIELDS = frozenset({"security_stamp"})
 
 
 @dataclass(frozen=True)
@@ -41,17 +45,26 @@ class Remembered:
     max_age: int  # seconds, for the cookie
 
 
-def _binding(user: User) -> str:
-    return salted_hmac(
-        "twostep.trusted_browser",
-        f"{user.password}:{user.security_stamp}",
-        algorithm="sha256",
-    ).hexdigest()
+def _bindings(user: User) -> list[str]:
+    return crypto.secret_digests("twostep.remembered_browser", user.security_stamp)
+
+
+def _legacy_bindings(user: User) -> list[str]:
+    # Before 1.1 the binding took in the password hash, so a re-hash at sign-in voided it. Rows
+    # made then still match this way, once, and are moved to the new binding; none live past
+    # MAX_DAYS after the upgrade.
+    code_set = BackupCodeSet.objects.filter(user=user).values_list("salt", flat=True).first() or ""
+    value = f"{user.password}:{user.security_stamp}:{code_set}"
+    return crypto.secret_digests("twostep.trusted_browser", value)
+
+
+def _digest(token: str, binding: str) -> str:
+    return hashlib.sha256(f"{token}:{binding}".encode()).hexdigest()
 
 
 def token_digest(user: User, token: str) -> str:
     """Return what is stored for a token: its hash bound to the user's current factors."""
-    return hashlib.sha256(f"{token}:{_binding(user)}".encode()).hexdigest()
+    return _digest(token, _bindings(user)[0])
 
 
 def days_allowed(user: User) -> int:
@@ -85,18 +98,22 @@ def remember(user: User, origin: Origin) -> Remembered | None:
 def recognise(user: User, token: str | None) -> bool:
     """Tell whether `token` is a live remembered browser of `user`; note its use.
 
-    One indexed lookup by digest: a wrong token costs the same as a right one, and nothing is
-    compared byte by byte.
+    One indexed lookup by the token's digest under every key: a wrong token costs the same as
+    a right one, and nothing is compared byte by byte.
     """
     if not token or not isinstance(token, str) or len(token) > 200:
         return False
     if days_allowed(user) <= 0:
         return False
     now = clock.utcnow()
-    used = TrustedBrowser.objects.filter(
-        user=user, token_digest=token_digest(user, token), expires_at__gt=now
-    ).update(last_used_at=now)
-    return used == 1
+    candidates = [_digest(token, b) for b in [*_bindings(user), *_legacy_bindings(user)]]
+    row = (TrustedBrowser.objects.filter(user=user, token_digest__in=candidates, expires_at__gt=now)
+           .only("pk").first())
+    if row is None:
+        return False
+    # Stored again under the newest key, so the browser outlives the next rotation as well.
+    TrustedBrowser.objects.filter(pk=row.pk).update(last_used_at=now, token_digest=candidates[0])
+    return True
 
 
 # Events after which every earlier remembered browser no longer matches its binding.
@@ -163,18 +180,22 @@ def forget_on_new_codes(user: User) -> None:
     TrustedBrowser.objects.filter(user=user).delete()
 
 
-# A password or stamp change voids the binding already; deleting the rows too
-# keeps the list honest. (QuerySet.update() skips signals; the binding still holds then.)
+# A password or stamp change voids the binding already; deleting the rows too keeps the list
+# honest, and covers a password set outside the services (which rotate the stamp). Django
+# re-hashes at sign-in with `_password` cleared: that is no password change.
+# (QuerySet.update() skips signals; the binding still holds then.)
 
 @receiver(pre_save, sender=User, dispatch_uid="twostep.trusted_browsers.pre_save")
 def _note_binding_change(sender, instance, update_fields=None, raw=False, **kwargs):
     instance._twostep_binding_changed = False
     if raw or instance.pk is None:
         return
-    if update_fields is not None and not (_BINDING_FIELDS & set(update_fields)):
+    new_password = getattr(instance, "_password", None) is not None
+    watched = _BINDING_FIELDS | ({"password"} if new_password else set())
+    if update_fields is not None and not (watched & set(update_fields)):
         return
-    old = User.objects.filter(pk=instance.pk).values(*_BINDING_FIELDS).first()
-    if old is not None and any(old[f] != getattr(instance, f) for f in _BINDING_FIELDS):
+    old = User.objects.filter(pk=instance.pk).values(*watched).first()
+    if old is not None and any(old[f] != getattr(instance, f) for f in watched):
         instance._twostep_binding_changed = True
 
 

@@ -20,11 +20,11 @@ def offered(user, facts) -> bool:
 
 
 def verify(user: User, code, now, origin: Origin) -> Verified | None:
-    from ..recovery_passes import digest, normalize
+    from ..recovery_passes import digests, normalize
 
     typed = normalize(code)
     won = typed is not None and RecoveryRequest.objects.filter(
-        user=user, kind=RecoveryRequest.Kind.SIGN_IN_PASS, token_digest=digest(typed),
+        user=user, kind=RecoveryRequest.Kind.SIGN_IN_PASS, token_digest__in=digests(typed),
         approved_at__isnull=False, used_at__isnull=True, cancelled_at__isnull=True, expires_at__gt=now,
     ).update(used_at=now) == 1
     if not won:
