@@ -60,7 +60,7 @@ def test_new_secret_key_with_the_old_as_fallback_keeps_everyone_in(made, enrolle
     key_settings.SECRET_KEY, key_settings.SECRET_KEY_FALLBACKS = NEW_SECRET_KEY, [old]
     assert signed_in(made.session)
     assert browser_recognised(made.browser)
-    recovery_passes.use(enrolled.user.pk, made.recovery_pass, ORIGIN)
+    signin.check_code(enrolled.user.pk, made.recovery_pass, ORIGIN, method="recovery_pass")
     # Both were stored again under the new key on use: they outlive the old key's removal.
     key_settings.SECRET_KEY_FALLBACKS = []
     assert signed_in(made.session)
@@ -72,7 +72,7 @@ def test_dropping_the_old_secret_key_ends_what_it_made(made, enrolled, key_setti
     assert not signed_in(made.session)
     assert not browser_recognised(made.browser)
     with pytest.raises(InvalidCode):
-        recovery_passes.use(enrolled.user.pk, made.recovery_pass, ORIGIN)
+        signin.check_code(enrolled.user.pk, made.recovery_pass, ORIGIN, method="recovery_pass")
 
 
 def test_new_encryption_and_code_hash_keys_keep_codes_working_until_the_old_are_dropped(enrolled, key_settings):
