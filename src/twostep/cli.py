@@ -10,6 +10,7 @@ console backend (no TWOSTEP_EMAIL_HOST) prints them to its standard error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import os
@@ -73,12 +74,16 @@ def _worker(args) -> None:
     from .worker import Worker
 
     worker = Worker(interval=settings.TWOSTEP_WORKER_POLL_SECONDS)
-    if args.batch:
-        print(f"ran {_count(worker.drain(), 'task')}")
-        return
-    signal.signal(signal.SIGTERM, worker.stop)
-    signal.signal(signal.SIGINT, worker.stop)
-    worker.run(parent=args.parent)
+    # The console mail backend (no TWOSTEP_EMAIL_HOST) writes to standard output: keep that for results.
+    with contextlib.redirect_stdout(sys.stderr):
+        if args.batch:
+            ran = worker.drain()
+        else:
+            signal.signal(signal.SIGTERM, worker.stop)
+            signal.signal(signal.SIGINT, worker.stop)
+            worker.run(parent=args.parent)
+            return
+    print(f"ran {_count(ran, 'task')}")
 
 
 def _mail_status(args) -> None:
