@@ -50,6 +50,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/http_signin.py
+	$(BIN)/python bench/reset_timing.py
 	BENCH_USERS=100000 $(BIN)/python bench/admin_paging.py
 
 clean:

@@ -90,7 +90,7 @@ def bench_backup_code_check() -> None:
         from twostep.core import backup_codes as core
 
         c = core.normalize_code(codes[5])
-        return BackupCode.objects.filter(user=user, digest__in=crypto.code_digests(c, user.backup_codes_salt),
+        return BackupCode.objects.filter(user=user, digest__in=crypto.code_digests(c, user.backup_code_set.salt),
                                          used_at__isnull=True).exists()
 
     ours = timed(lookup_only, 300)

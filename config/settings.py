@@ -53,6 +53,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "ninja",
+    "django_tasks",
+    "django_tasks_db",
     "twostep",
 ]
 
@@ -189,6 +191,19 @@ EMAIL_HOST_PASSWORD = env("EMAIL_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = env("EMAIL_FROM", "twostep <noreply@localhost>")
+
+# Mail leaves through a queue in the database (django-tasks with its database backend): the
+# request that caused a mail never waits on SMTP, and a worker (`twostep worker`, or the one
+# `twostep serve` starts) sends it, retrying with growing delays.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+# Attempts per mail before it is left failed, and the delay after the first failure (seconds);
+# each further delay is three times the one before, up to 12 hours.
+TWOSTEP_MAIL_ATTEMPTS = env_int("MAIL_ATTEMPTS", 7)
+TWOSTEP_MAIL_RETRY_SECONDS = env_int("MAIL_RETRY_SECONDS", 60)
+# Seconds an idle worker waits before it looks at the queue again.
+TWOSTEP_WORKER_POLL_SECONDS = float(env("WORKER_POLL_SECONDS", "1"))
+# Days sent and failed mails (and finished queue entries) are kept before the worker removes them.
+TWOSTEP_MAIL_KEEP_DAYS = env_int("MAIL_KEEP_DAYS", 30)
 
 # The name apps show beside the code (the otpauth issuer) and that pages and files carry.
 TWOSTEP_ISSUER = env("ISSUER", "twostep")

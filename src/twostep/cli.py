@@ -2,9 +2,9 @@
 
 Every command loads the settings and creates and migrates the database first, so it works on a
 fresh data dir. Results go to standard output. A refused command prints one line on standard
-error and exits with 1 (a wrong command line: 2, from argparse). Mails that an action sends
-through the console backend (no TWOSTEP_EMAIL_HOST) are printed to standard error, so that
-standard output holds only the result.
+error and exits with 1 (a wrong command line: 2, from argparse). Mails that an action causes are
+queued; a queue worker (`twostep worker`, or the one `twostep serve` runs) sends them, and the
+console backend (no TWOSTEP_EMAIL_HOST) prints them to its standard error.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import argparse
 import contextlib
 import getpass
 import json
-import logging
 import os
+import signal
 import sys
 
 from . import bootstrap, server
@@ -60,8 +60,58 @@ def _serve(args) -> None:
         trusted_proxies=settings.TWOSTEP_TRUSTED_PROXIES,
         log_level=os.environ.get("TWOSTEP_LOG_LEVEL") or "warning",
         ready_line=f"{PROG} serving on http://{server.address(args.host, args.port)} "
-                   f"(data: {settings.DATA_DIR}, database: {vendor})",
+                   f"(data: {settings.DATA_DIR}, database: {vendor}"
+                   f"{', queue worker: none' if args.no_worker else ''})",
+        queue_worker=not args.no_worker,
     )
+
+
+def _worker(args) -> None:
+    bootstrap.compile_messages()
+    _setup()
+    from django.conf import settings
+
+    from .worker import Worker
+
+    worker = Worker(interval=settings.TWOSTEP_WORKER_POLL_SECONDS)
+    # The console mail backend (no TWOSTEP_EMAIL_HOST) writes to standard output: keep that for results.
+    with contextlib.redirect_stdout(sys.stderr):
+        if args.batch:
+            ran = worker.drain()
+        else:
+            signal.signal(signal.SIGTERM, worker.stop)
+            signal.signal(signal.SIGINT, worker.stop)
+            worker.run(parent=args.parent)
+            return
+    print(f"ran {_count(ran, 'task')}")
+
+
+def _mail_status(args) -> None:
+    _setup()
+    from .models import Mail
+    from .services import outbox
+
+    counts = outbox.counts()
+    failed = Mail.objects.filter(status=Mail.Status.FAILED).select_related("user").order_by("-created_at")
+    retrying = Mail.objects.filter(status=Mail.Status.QUEUED, attempts__gt=0).select_related("user")
+    rows = [{"id": m.pk, "kind": m.kind, "login": m.user.login, "status": m.status, "attempts": m.attempts,
+             "created_at": _iso(m.created_at), "next_attempt_at": _iso(m.next_attempt_at),
+             "error": m.last_error} for m in [*retrying.order_by("next_attempt_at"), *failed[:50]]]
+    if args.json:
+        print(json.dumps({"counts": counts, "mails": rows}, ensure_ascii=False, indent=2))
+        return
+    print("  ".join(f"{status}: {count}" for status, count in counts.items()))
+    for row in rows:
+        when = f"next attempt {row['next_attempt_at']}" if row["status"] == "queued" else "given up"
+        print(f"#{row['id']} {row['kind']} to {row['login']}: {row['status']} after "
+              f"{_count(row['attempts'], 'attempt')}, {when}: {row['error']}")
+
+
+def _mail_retry(args) -> None:
+    _setup()
+    from .services import outbox
+
+    print(f"queued {_count(outbox.retry_failed(), 'failed mail')} again")
 
 
 def _migrate(args) -> None:
@@ -74,8 +124,7 @@ def _account_create(args) -> None:
     _setup()
     from .services import accounts
 
-    with _sending_mail():
-        account = accounts.create_account(args.name, args.admin, args.email, password)
+    account = accounts.create_account(args.name, args.admin, args.email, password)
     admin = account.users.get()
     print(f"created account {account.name} with admin {admin.login}")
 
@@ -85,8 +134,7 @@ def _user_create(args) -> None:
     _setup()
     from .services import accounts
 
-    with _sending_mail():
-        user = accounts.create_user(args.login, args.account, args.email, password, is_admin=args.admin)
+    user = accounts.create_user(args.login, args.account, args.email, password, is_admin=args.admin)
     role = "admin" if user.is_account_admin else "user"
     print(f"created {role} {user.login} in account {user.account.name}")
 
@@ -95,10 +143,8 @@ def _user_disable_2fa(args) -> None:
     _setup()
     from .services import recovery
 
-    with _sending_mail() as mail:
-        user = recovery.operator_disable_two_factor(args.login, args.reason)
-    told = f"; the mail to {user.email} could not be sent" if mail.failed else (
-        f"; a mail tells {user.email}" if user.email else "")
+    user = recovery.operator_disable_two_factor(args.login, args.reason)
+    told = f"; a mail to {user.email} is queued" if user.email else ""
     print(f"two-factor authentication is off for {user.login}: their sessions have ended{told}")
 
 
@@ -240,9 +286,8 @@ def _reminders_send(args) -> None:
     _setup()
     from .services import deadlines
 
-    with _sending_mail():
-        sent = deadlines.send_due_reminders()
-    print(f"sent {_count(sent, 'reminder')}")
+    queued = deadlines.send_due_reminders()
+    print(f"queued {_count(queued, 'reminder')}")
 
 
 # The command line ----------------------------------------------------------------------------
@@ -261,6 +306,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="worker processes (default: %(default)s)")
     serve.add_argument("--threads", type=_number(1, 256), default=server.DEFAULT_THREADS, metavar="N",
                        help="threads per worker (default: %(default)s)")
+    serve.add_argument("--no-worker", action="store_true",
+                       help="run no queue worker beside the web workers (run `twostep worker` elsewhere)")
+
+    worker = _command(commands, "worker", _worker, "send queued mail until stopped (SIGTERM, Ctrl-C)",
+                      "Run the queued tasks (mail, password reset requests) until stopped. `twostep serve` "
+                      "runs one itself; run this where serve runs with --no-worker, on as many machines "
+                      "as you like.")
+    worker.add_argument("--batch", action="store_true", help="run what is due now, then stop")
+    worker.add_argument("--parent", type=int, help=argparse.SUPPRESS)  # stop when this process is gone
 
     _command(commands, "migrate", _migrate, "create or update the database tables, then stop")
 
@@ -305,7 +359,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     reminders = _group(commands, "reminders", "reminders of required-2FA deadlines")
     _command(reminders, "send", _reminders_send,
-             "send the reminders due 7 days and 1 day before each account's 2FA deadline (run daily)")
+             "queue the reminders due 7 days and 1 day before each account's 2FA deadline (run daily)")
+
+    mail = _group(commands, "mail", "the mail queue")
+    status = _command(mail, "status", _mail_status,
+                      "count mails by status; list those being retried and those given up on")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    _command(mail, "retry", _mail_retry, "queue every failed mail again (after fixing the mail server)")
     return parser
 
 
@@ -368,33 +428,6 @@ def _read_password() -> str:
     if not password:
         raise CommandError("no password on standard input (give it as the first line)")
     return password
-
-
-class _MailWatch(logging.Filter):
-    """Notes whether a mail failed (the notifications log it and carry on)."""
-
-    failed = False
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        self.failed = self.failed or record.levelno >= logging.ERROR
-        return True
-
-
-@contextlib.contextmanager
-def _sending_mail():
-    """Around a service call that may mail: keep mail text out of the result, watch for failures.
-
-    The console mail backend writes to sys.stdout as it is when the mail goes out, which is inside
-    the service call (when its transaction commits), so the mail lands on standard error.
-    """
-    watch = _MailWatch()
-    logger = logging.getLogger("twostep.notifications")
-    logger.addFilter(watch)
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            yield watch
-    finally:
-        logger.removeFilter(watch)
 
 
 def _expected_failure(error: Exception) -> str | None:

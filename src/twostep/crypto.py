@@ -53,6 +53,19 @@ def rotate_secret(token: bytes) -> bytes:
     return _fernet().rotate(bytes(token))
 
 
+def seal(text: str) -> str:
+    """Encrypt a short secret that must wait in the database (the mail queue) with the newest key."""
+    return _fernet().encrypt(text.encode("utf-8")).decode("ascii")
+
+
+def unseal(token: str) -> str:
+    """Decrypt what `seal` made, with whichever configured key made it."""
+    try:
+        return _fernet().decrypt(token.encode("ascii")).decode("utf-8")
+    except InvalidToken as error:
+        raise RuntimeError("a queued secret cannot be decrypted with the configured keys") from error
+
+
 def _code_keys() -> list[bytes]:
     return [key.encode("utf-8") for key in settings.TWOSTEP_CODE_HASH_KEYS]
 

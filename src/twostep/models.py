@@ -302,3 +302,39 @@ class SecurityEvent(models.Model):
             models.Index(fields=["account", "-at"]),
             models.Index(fields=["account", "type", "-at"]),
         ]
+
+
+class Mail(models.Model):
+    """One e-mail on its way: the facts to write it from, and how its delivery went.
+
+    The row is written in the transaction of the action the mail tells about, and a worker sends
+    it once: it claims the row (queued -> sending) with a conditional UPDATE, hands the message to
+    SMTP, then marks it sent. A mail that fails goes back to queued with a later attempt time, and
+    after the last attempt stays failed, for the operator to see (`twostep mail status`).
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        SENDING = "sending", _("sending")
+        SENT = "sent", _("sent")
+        FAILED = "failed", _("failed")
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=40)
+    # Taken when the event happened: the address and language the mail goes to.
+    recipient = models.EmailField()
+    language = models.CharField(max_length=10)
+    # Facts for the templates, as JSON; the one secret (a reset link) only encrypted.
+    context = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField()
+    next_attempt_at = models.DateTimeField(null=True)
+    claimed_at = models.DateTimeField(null=True)
+    sent_at = models.DateTimeField(null=True)
+    # Not sent by then: given up (a reset link that would no longer work).
+    expires_at = models.DateTimeField(null=True)
+    last_error = models.CharField(max_length=300, blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "created_at"])]

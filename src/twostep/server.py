@@ -1,15 +1,22 @@
 """Serve config.wsgi:application with gunicorn, embedded: no gunicorn command line or config file.
 
 gthread workers: each worker process runs a few threads, so a request waiting on Argon2 or the
-database does not hold up the others, and nothing in the process keeps state between requests
-(DESIGN.md §1), so processes can be added on one machine or many.
+database does not hold up the others, and nothing in the process keeps state between requests,
+so processes can be added on one machine or many. Beside the web workers the arbiter keeps one
+queue worker (`twostep worker`, worker.py) running as its child process: one per server, not one
+per web worker, and restarted if it dies.
 """
 
 from __future__ import annotations
 
 import errno
+import logging
+import os
 import socket
+import subprocess
 import sys
+import threading
+import time
 
 from gunicorn.app.base import BaseApplication
 
@@ -44,6 +51,44 @@ def check_free(host: str, port: int) -> None:
             raise OSError(f"cannot listen on {address(host, port)}: {reason}") from None
 
 
+class QueueWorker:
+    """The `twostep worker` child process of the arbiter, started again if it dies."""
+
+    def __init__(self):
+        self._process: subprocess.Popen | None = None
+        self._stopping = threading.Event()
+        self._log = logging.getLogger("twostep.server")
+
+    def start(self) -> None:
+        threading.Thread(target=self._supervise, name="twostep-queue-worker", daemon=True).start()
+
+    def _supervise(self) -> None:
+        # Its own session: a Ctrl-C on the terminal reaches the arbiter, which stops it in order.
+        command = [sys.executable, "-m", "twostep", "worker", "--parent", str(os.getpid())]
+        pause = 1.0
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            self._process = subprocess.Popen(command, start_new_session=True)  # noqa: S603 — our own command
+            code = self._process.wait()
+            if self._stopping.is_set():
+                return
+            pause = 1.0 if time.monotonic() - started > 60 else min(pause * 2, 60.0)
+            self._log.error("the queue worker stopped (exit status %s); starting it again in %.0f s",
+                            code, pause)
+            self._stopping.wait(pause)
+
+    def stop(self, timeout: float) -> None:
+        self._stopping.set()
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 class Server(BaseApplication):
     """Gunicorn with its settings given here, serving config.wsgi:application."""
 
@@ -62,14 +107,22 @@ class Server(BaseApplication):
 
 
 def serve(host: str, port: int, *, workers: int, threads: int, trusted_proxies: list[str],
-          log_level: str, ready_line: str) -> None:
+          log_level: str, ready_line: str, queue_worker: bool = True) -> None:
     """Serve until SIGINT or SIGTERM (gunicorn stops the workers gracefully), then return.
 
     `ready_line` goes to standard output once the socket listens; access lines follow it there.
+    With `queue_worker`, a `twostep worker` process runs beside the web workers meanwhile.
     """
+    worker = QueueWorker() if queue_worker else None
 
     def when_ready(arbiter):
+        if worker is not None:
+            worker.start()
         print(ready_line, flush=True)
+
+    def on_exit(arbiter):
+        if worker is not None:
+            worker.stop(timeout=20)
 
     options = {
         "bind": [address(host, port)],
@@ -81,6 +134,7 @@ def serve(host: str, port: int, *, workers: int, threads: int, trusted_proxies: 
         "loglevel": log_level,
         "proc_name": "twostep",
         "when_ready": when_ready,
+        "on_exit": on_exit,
         "graceful_timeout": 20,
         # Gunicorn's control socket is one path per machine user; several `twostep serve`
         # processes on one machine would fight over it, and nothing here uses it.

@@ -113,7 +113,10 @@ def test_disable_2fa_is_audited_with_the_reason_and_mail_stays_off_stdout(operat
     done = operator("user", "disable-2fa", "ALICE", "--reason", "lost phone; identity checked by call")
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("\n") == 1 and "off for alice" in done.stdout
-    assert "Subject:" in done.stderr and "Subject:" not in done.stdout  # console mail on stderr
+    assert "a mail to alice@acme.example is queued" in done.stdout and "Subject:" not in done.stderr
+    sent = operator("worker", "--batch")  # what `twostep serve` runs beside the web workers
+    assert sent.returncode == 0, sent.stderr
+    assert "Subject:" in sent.stderr and "Subject:" not in sent.stdout  # console mail on stderr
 
     events = json.loads(operator.helper("events", "alice"))
     assert events[-1] == {"type": "operator_disabled_two_factor", "actor": "operator",
@@ -122,18 +125,75 @@ def test_disable_2fa_is_audited_with_the_reason_and_mail_stays_off_stdout(operat
     assert "two-factor:     off" in shown and "backup codes:   0 left" in shown
 
 
-def test_disable_2fa_says_so_when_the_mail_could_not_be_sent(operator):
+def test_a_mail_the_worker_could_not_send_waits_for_its_retry_in_mail_status(operator):
     operator.acme()
     operator.helper("enrol", "alice", PASSWORD)
     with socket.socket() as probe:  # a port where nothing listens: the SMTP connection is refused
         probe.bind(("127.0.0.1", 0))
         closed_port = str(probe.getsockname()[1])
-    done = operator("user", "disable-2fa", "alice", "--reason", "lost phone",
-                    TWOSTEP_EMAIL_HOST="127.0.0.1", TWOSTEP_EMAIL_PORT=closed_port)
+    smtp = {"TWOSTEP_EMAIL_HOST": "127.0.0.1", "TWOSTEP_EMAIL_PORT": closed_port}
+    done = operator("user", "disable-2fa", "alice", "--reason", "lost phone", **smtp)
     assert done.returncode == 0  # the mail never undoes the break-glass
-    assert "the mail to alice@acme.example could not be sent" in done.stdout
-    assert done.stderr.startswith("twostep: could not send two_factor_disabled mail")
-    assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr
+    worker = operator("worker", "--batch", **smtp)
+    assert worker.returncode == 0, worker.stderr
+    lines = worker.stderr.splitlines()  # one line per mail (the enrolment's and the switch-off's)
+    assert len(lines) == 2 and all(line.startswith("twostep: could not send two_factor_") for line in lines)
+    assert "Traceback" not in worker.stderr
+    status = json.loads(operator("mail", "status", "--json").stdout)
+    assert status["counts"]["queued"] == 2 and status["counts"]["failed"] == 0
+    waiting = [m for m in status["mails"] if m["kind"] == "two_factor_disabled"]
+    assert len(waiting) == 1 and waiting[0]["attempts"] == 1 and "ConnectionRefusedError" in waiting[0]["error"]
+    assert "two_factor_disabled to alice: queued after 1 attempt, next attempt" in operator("mail", "status").stdout
+
+
+def test_serve_runs_a_queue_worker_that_sends_queued_mail_and_stops_with_it(operator):
+    from aiosmtpd.controller import Controller
+
+    from .test_notifications_smtp import Collector
+
+    collector = Collector()
+    smtp = Controller(collector, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    env = {**operator.env, "TWOSTEP_EMAIL_HOST": "127.0.0.1", "TWOSTEP_EMAIL_PORT": str(smtp.port)}
+    operator.acme()
+    operator.helper("enrol", "alice", PASSWORD)
+    port = free_port()
+    server = subprocess.Popen([TWOSTEP, "serve", "--port", str(port), "--workers", "1"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=operator.data.parent)
+    try:
+        assert operator("user", "disable-2fa", "alice", "--reason", "lost phone").returncode == 0
+        deadline = time.monotonic() + 60
+        while len(collector.envelopes) < 2:  # the enrolment's mail and the switch-off's
+            assert server.poll() is None and time.monotonic() < deadline, "no mail within 60 s"
+            time.sleep(0.2)
+        time.sleep(1)  # a mail sent twice would arrive now
+        assert [e.rcpt_tos for e in collector.envelopes] == [["alice@acme.example"]] * 2
+        workers = _queue_workers_of(server.pid)
+        assert len(workers) == 1  # one beside the web workers, not one per web worker
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=30)
+        smtp.stop()
+    assert server.returncode == 0
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)  # it stopped with the server
+
+
+def _queue_workers_of(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"worker" in command and str(parent).encode() in command:
+            found.append(int(entry.name))
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def test_keys_reencrypt_moves_every_secret_to_the_newest_key(operator):

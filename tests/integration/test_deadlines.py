@@ -210,7 +210,7 @@ def test_a_new_deadline_gets_its_own_reminders(member, account, clock):
 def test_send_reminders_command(member, account, clock, mailoutbox, capsys):
     set_deadline(account, 1)
     call_command("send_reminders")
-    assert "2 reminder(s) sent" in capsys.readouterr().out
+    assert "2 reminder(s) queued" in capsys.readouterr().out
     assert len(mailoutbox) == 2
 
 

@@ -7,9 +7,9 @@ import logging
 import pyotp
 import pytest
 from django.db import transaction
-from django.utils import translation
+from django.utils import timezone, translation
 
-from twostep.models import User
+from twostep.models import Mail, User
 from twostep.services import authenticators, factors, notifications, recovery, signin
 from twostep.services.errors import InvalidCode
 from twostep.services.factors import backup_codes
@@ -83,18 +83,21 @@ def test_no_mail_holds_a_code_a_secret_or_a_password(member, enroll, admin, cloc
 
 # delivery failures -----------------------------------------------------------------------
 
-def test_unreachable_mail_server_is_logged_and_the_action_stands(enrolled, inbox, settings, caplog):
-    """SECURITY.md (Fail closed): a mail that cannot be sent never undoes the action."""
+def test_unreachable_mail_server_is_logged_the_mail_waits_and_the_action_stands(enrolled, inbox, settings,
+                                                                               caplog):
+    """SECURITY.md (Fail closed): a mail that cannot be sent never undoes the action; it is retried."""
     settings.EMAIL_PORT = free_port()  # nothing listens there: connection refused
     caplog.set_level(logging.INFO, logger="twostep.notifications")
     inbox.clear()
     new = backup_codes.generate(enrolled.user, PASSWORD, ORIGIN)
     assert inbox.mails == []
-    errors = [r for r in caplog.records
-              if r.name == "twostep.notifications" and r.levelno == logging.ERROR]
-    assert [r.getMessage() for r in errors] == [
-        f"could not send backup_codes_generated mail to user {enrolled.user.pk}"]
-    assert errors[0].exc_info and isinstance(errors[0].exc_info[1], OSError)
+    warnings = [r.getMessage() for r in caplog.records
+                if r.name == "twostep.notifications" and r.levelno == logging.WARNING]
+    mail = Mail.objects.get(user=enrolled.user, kind="backup_codes_generated")
+    assert len(warnings) == 1 and warnings[0].startswith(
+        f"could not send backup_codes_generated mail to user {enrolled.user.pk} (mail {mail.pk}, attempt 1 of 7): "
+        "ConnectionRefusedError")
+    assert (mail.status, mail.attempts) == ("queued", 1) and mail.next_attempt_at > timezone.now()
     # The new set is in force: an old code is refused, a new one signs in.
     with pytest.raises(InvalidCode):
         signin.check_code(enrolled.user.pk, enrolled.codes[0], ORIGIN)
@@ -109,6 +112,9 @@ def test_refused_recipient_is_logged_and_the_switch_off_stands(enrolled, admin, 
     assert inbox.mails == []
     assert f"could not send two_factor_disabled mail to user {enrolled.user.pk}" in caplog.text
     assert "SMTPRecipientsRefused" in caplog.text
+    # 550 is SMTP's "no" for good: not retried, kept as failed for the operator.
+    mail = Mail.objects.get(user=enrolled.user, kind="two_factor_disabled")
+    assert (mail.status, mail.attempts) == ("failed", 1)
 
 
 def test_successful_delivery_is_logged_without_the_address(enrolled, inbox, caplog):

@@ -37,7 +37,8 @@ def free_port() -> int:
 
 
 class Collector:
-    """An aiosmtpd handler that keeps every envelope, or refuses every recipient when told to."""
+    """An aiosmtpd handler that keeps every envelope, or refuses every recipient when told to
+    (`refuse = True` for a 550, or the reply to give, e.g. a 451 to be tried again later)."""
 
     def __init__(self):
         self.envelopes = []
@@ -45,7 +46,7 @@ class Collector:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.refuse:
-            return "550 5.1.1 No such mailbox here"
+            return self.refuse if isinstance(self.refuse, str) else "550 5.1.1 No such mailbox here"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

@@ -178,4 +178,4 @@ def test_hash_code_is_deterministic_and_tells_codes_apart():
 def test_new_salt_is_fresh_hex_that_fits_the_column():
     salts = {bc.new_salt() for _ in range(50)}
     assert len(salts) == 50
-    assert all(re.fullmatch("[0-9a-f]{32}", s) for s in salts)  # User.backup_codes_salt: 32
+    assert all(re.fullmatch("[0-9a-f]{32}", s) for s in salts)  # BackupCodeSet.salt: 32

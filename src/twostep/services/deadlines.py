@@ -2,8 +2,9 @@
 
 The rule itself ("is 2FA required now") is accounts.two_factor_required. Before the deadline a
 user without 2FA sees a banner and gets two reminders, 7 days and 1 day before. A reminder is
-sent once: the Notice ledger's unique (user, kind, key) row is written in the same transaction
-as the audit event, so a second run (or a concurrent one) sends nothing.
+queued once: the Notice ledger's unique (user, kind, key) row is written in the same transaction
+as the audit event and the queued mail, so a second run (or a concurrent one) queues nothing;
+the mail queue then sends each mail once (services/outbox.py).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def _due_reminder(deadline: date, today: date) -> int | None:
 
 
 def send_due_reminders(now: datetime | None = None) -> int:
-    """Send every reminder due at `now` that was not sent yet; return how many went out."""
+    """Queue every reminder due at `now` that was not queued yet; return how many were queued."""
     now = now or clock.utcnow()
     today = now.date()
     sent = 0
@@ -65,7 +66,7 @@ def send_due_reminders(now: datetime | None = None) -> int:
         for user in users.iterator():
             if _remind(user, key, days, account.require_two_factor_from, now):
                 sent += 1
-    log.info("sent %d deadline reminders", sent)
+    log.info("queued %d deadline reminders", sent)
     return sent
 
 

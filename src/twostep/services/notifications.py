@@ -1,27 +1,29 @@
 """E-mail the user about what happens to their account: in their language, as text and HTML.
 
 Each kind has a subject below and two templates, twostep/email/<kind>.txt and <kind>.html.
-Mail goes out after the transaction commits, so an action that rolls back mails nobody; a mail
-that cannot be rendered or sent is logged and never undoes or blocks the security action that
-caused it (SECURITY.md, "Fail closed"). A mail tells what happened, when, from where and, for
-an admin's or the operator's action, who and why — never a code, a secret or a password
-(STYLE.md habit 6): callers pass facts only.
+`notify` queues the mail in the transaction of the action (services/outbox.py) and a worker
+sends it, so an action that rolls back mails nobody and no request waits on SMTP; a mail that
+cannot be sent is retried, logged, and never undoes or blocks the security action that caused it.
+A mail tells what happened, when, from where and, for an admin's or the operator's action, who
+and why — never a code or a password: callers pass facts only. The one secret, a reset link,
+waits in the queue encrypted.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC
+from datetime import UTC, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
+from django.core.mail.utils import DNS_NAME
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from ..core import clock
+from . import outbox
 
 log = logging.getLogger("twostep.notifications")
 
@@ -47,10 +49,12 @@ SUBJECTS = {
 SIGN_IN_BACKUP_CODE_SUBJECT = _("A backup code was used to sign in")
 # Who switched 2FA off: the user themselves, their account admin, or the server operator.
 ACTORS = ("user", "admin", "operator")
+# Facts that are secrets: stored encrypted while the mail waits in the queue.
+SECRET_FACTS = {"password_reset": ("reset_url",)}
 
 
 def notify(user, kind: str, **context) -> None:
-    """Queue an e-mail of `kind` to `user` for when the current transaction commits.
+    """Queue an e-mail of `kind` to `user`, to be sent once the current transaction commits.
 
     `context` holds facts for the templates: `ip` (the client address), `by` ("user", "admin"
     or "operator") with `actor` and `reason`, `remaining` and `purpose` for a used backup code.
@@ -65,18 +69,34 @@ def notify(user, kind: str, **context) -> None:
     # Taken now, not when the mail leaves: the time of the event, from the one clock seam.
     context.update(login=user.login, when=clock.utcnow(),
                    setup_required=_two_factor_required(user))
-    recipient, language, user_id = user.email, _language(user), user.pk
+    outbox.add(user, kind, context, recipient=user.email, language=_language(user),
+               secret=SECRET_FACTS.get(kind, ()), expires_at=_expiry(kind))
 
-    def send():
-        try:
-            message = _message(kind, context, recipient, language)
-            message.send()
-        except Exception:  # noqa: BLE001 — a mail never breaks the action that caused it
-            log.exception("could not send %s mail to user %s", kind, user_id)
-        else:
-            log.info("sent %s mail to user %s", kind, user_id)
 
-    transaction.on_commit(send)
+def message(mail) -> EmailMultiAlternatives:
+    """Write the e-mail a queued Mail row stands for."""
+    message = _message(mail.kind, outbox.unpack(mail.context), mail.recipient, mail.language)
+    # The same Message-ID on every attempt: a mail sent twice after a crash reads as one.
+    message.extra_headers["Message-ID"] = (
+        f"<twostep.{mail.pk}.{int(mail.created_at.timestamp())}@{DNS_NAME}>")
+    return message
+
+
+def queue_depth() -> int:
+    """Return how many mails wait to be sent (for health checks and metrics)."""
+    return outbox.queue_depth()
+
+
+def failed_count() -> int:
+    """Return how many mails were given up on after their last attempt (for metrics)."""
+    return outbox.failed_count()
+
+
+def _expiry(kind: str):
+    if kind == "password_reset":
+        # A reset link mailed after it stopped working would only confuse.
+        return timezone.now() + timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT)
+    return None
 
 
 def _two_factor_required(user) -> bool:

@@ -2,8 +2,9 @@
 
 A reset never signs anyone in and never touches the second factor (ASVS 6.4.3; flask-security
 #258, Ghost #25806): it sets the password, ends every session and sends the person to the
-sign-in page, where a user with 2FA still needs a code. Asking for a reset answers the same
-whether or not the login exists (ASVS 6.3.8).
+sign-in page, where a user with 2FA still needs a code. Asking for a reset answers the same,
+in the same time, whether or not the login exists (ASVS 6.3.8): the request only counts against
+the throttle and queues the login (encrypted); who is mailed is looked up by the worker.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from django.db.models import Q
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django.utils.translation import gettext_lazy as _
+from django_tasks import task
 
+from .. import crypto
 from ..core import clock
 from ..models import TrustedBrowser, User
-from . import audit, notifications, throttling
+from . import audit, notifications, outbox, throttling
 from .accounts import _check_password
 from .audit import Origin, Type
 from .errors import InvalidInput, ServiceError
@@ -31,6 +34,8 @@ from .reauth import confirm_password
 log = logging.getLogger("twostep.passwords")
 
 MAX_RECIPIENTS = 5  # one e-mail address may serve a few logins; never mail a whole list
+# Stand-ins for the link's parts, replaced by the worker once it made the token.
+_UID, _TOKEN = "~uid~", "~token~"
 
 
 class InvalidResetLink(ServiceError):
@@ -81,21 +86,36 @@ def request_reset(login: str, origin: Origin, make_url: Callable[[str, str], str
 
     The caller answers the same either way. Requests are throttled per address and per
     (address, login) whether the login exists or not, so the throttle reveals nothing either.
-    `make_url(uidb64, token)` builds the link the mail carries.
+    `make_url(uidb64, token)` builds the link the mail carries. The request does the same work
+    for a known and an unknown login: the look-up, the audit record, the token and the mail
+    happen in the worker (`send_reset_links`), so the answer's timing tells nothing.
     """
     now = clock.utcnow()
     keys = _reset_keys(login or "", origin.ip)
     # Every request counts, as a failure would: a reset mail is something to ration.
     throttling.record_password_failure(throttling.reserve_password_attempt(keys, now))
-    hours = max(1, settings.PASSWORD_RESET_TIMEOUT // 3600)
     with transaction.atomic():
-        for user in _recipients(login or ""):
+        # The login is kept encrypted (people type passwords into login fields), the link as a pattern.
+        outbox.enqueue(send_reset_links, crypto.seal(login or ""), origin.ip, origin.user_agent,
+                       make_url(_UID, _TOKEN))
+
+
+@task()
+def send_reset_links(sealed_login: str, ip: str | None, user_agent: str, link_pattern: str) -> int:
+    """Mail a reset link to each user a reset request names (run by a worker); return how many."""
+    origin = Origin(ip=ip, user_agent=user_agent)
+    hours = max(1, settings.PASSWORD_RESET_TIMEOUT // 3600)
+    sent = 0
+    with transaction.atomic():
+        for user in _recipients(crypto.unseal(sealed_login)):
             if not user.email:
                 continue
             uid, token = reset_link_parts(user)
             audit.record(Type.PASSWORD_RESET_REQUESTED, user=user, origin=origin)
-            notifications.notify(user, "password_reset", reset_url=make_url(uid, token),
-                                 valid_hours=hours, ip=origin.ip)
+            notifications.notify(user, "password_reset", valid_hours=hours, ip=ip,
+                                 reset_url=link_pattern.replace(_UID, uid).replace(_TOKEN, token))
+            sent += 1
+    return sent
 
 
 def user_for_link(uidb64: str, token: str) -> User:

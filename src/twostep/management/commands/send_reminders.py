@@ -1,4 +1,4 @@
-"""`manage.py send_reminders`: send the due required-2FA deadline reminders (run it daily)."""
+"""`manage.py send_reminders`: queue the due required-2FA deadline reminders (run it daily)."""
 
 from django.core.management.base import BaseCommand
 
@@ -6,8 +6,8 @@ from ...services import deadlines
 
 
 class Command(BaseCommand):
-    help = "Send the reminders due 7 days and 1 day before each account's required-2FA deadline."
+    help = "Queue the reminders due 7 days and 1 day before each account's required-2FA deadline."
 
     def handle(self, *args, **options):
         sent = deadlines.send_due_reminders()
-        self.stdout.write(f"{sent} reminder(s) sent")
+        self.stdout.write(f"{sent} reminder(s) queued")
