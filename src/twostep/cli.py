@@ -44,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve(args) -> None:
     bootstrap.compile_messages()
+    if not os.environ.get("TWOSTEP_PUBLIC_URL") and server.is_loopback(args.host):
+        # Served only to this machine: its own address is the public one. Elsewhere the operator
+        # names it (a system check warns until then); never the Host header of a request.
+        os.environ["TWOSTEP_PUBLIC_URL"] = f"http://{server.address(args.host, args.port)}"
     _setup(quiet_logs=False)
     from django.conf import settings
 
@@ -55,10 +59,15 @@ def _serve(args) -> None:
         raise CommandError(str(error)) from None
     vendor = bootstrap.database_vendor()
     bootstrap.close_connections()  # the workers are forked: none may share the master's connection
+    if settings.TWOSTEP_METRICS:
+        from . import metrics
+
+        metrics.prepare_multiprocess_dir(settings.TWOSTEP_METRICS_DIR)
     server.serve(
         args.host, args.port, workers=args.workers, threads=args.threads,
         trusted_proxies=settings.TWOSTEP_TRUSTED_PROXIES,
         log_level=os.environ.get("TWOSTEP_LOG_LEVEL") or "warning",
+        json_logs=settings.TWOSTEP_LOG_FORMAT == "json",
         ready_line=f"{PROG} serving on http://{server.address(args.host, args.port)} "
                    f"(data: {settings.DATA_DIR}, database: {vendor})",
     )
