@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from ninja import Field, Schema
 from pydantic import AfterValidator, ConfigDict, StrictBool, StrictInt, StringConstraints
 
+from ..services.accounts import MAX_PASSWORD
 from ..services.errors import InvalidInput, ServiceError
 from .errors import CsrfFailed
 
@@ -38,7 +39,7 @@ def text(max_length: int, min_length: int = 0):
 
 
 Login = text(150, 1)
-Password = text(4096, 1)
+Password = text(MAX_PASSWORD, 1)  # the same limit as the pages (services/accounts.py)
 Code = text(64, 1)
 Reason = text(2000)
 SearchText = text(150)
