@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 
 from . import bootstrap, server
 
@@ -166,6 +167,18 @@ def _keys_reencrypt(args) -> None:
     print(f"re-encrypted {_count(count, 'TOTP secret')} with the newest key")
 
 
+def _backup(args) -> None:
+    _setup()
+    from django.conf import settings
+
+    from . import backup
+
+    print(backup.back_up(Path(args.path)))
+    keys = "TWOSTEP_SECRET_KEY, TWOSTEP_ENCRYPTION_KEYS and TWOSTEP_CODE_HASH_KEYS"
+    print(f"keep it with the keys ({keys}, or the files secret_key, encryption_keys and code_hash_keys "
+          f"in {settings.DATA_DIR}): without them TOTP secrets and backup codes cannot be used")
+
+
 def _reminders_send(args) -> None:
     _setup()
     from .services import deadlines
@@ -220,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
     keys = _group(commands, "keys", "manage the encryption keys")
     _command(keys, "reencrypt", _keys_reencrypt,
              "re-encrypt every TOTP secret with the newest key in TWOSTEP_ENCRYPTION_KEYS")
+
+    backup = _command(commands, "backup", _backup, "copy the database to a file, safely while serving",
+                      "Copy the database to PATH while the service runs: SQLite through its online "
+                      "backup API, PostgreSQL with pg_dump (custom format, for pg_restore). The keys "
+                      "are not in the copy: keep them with it (docs/operations.md).")
+    backup.add_argument("path", metavar="PATH", help="the file to write; it must not exist")
 
     reminders = _group(commands, "reminders", "reminders of required-2FA deadlines")
     _command(reminders, "send", _reminders_send,
@@ -324,7 +343,9 @@ def _expected_failure(error: Exception) -> str | None:
 
     if isinstance(error, ServiceError):
         return bootstrap.one_line(str(error.message))
-    if isinstance(error, (CommandError, bootstrap.SetupError, ImproperlyConfigured)):
+    from .backup import BackupError
+
+    if isinstance(error, (CommandError, bootstrap.SetupError, ImproperlyConfigured, BackupError)):
         return bootstrap.one_line(str(error))
     if isinstance(error, (OperationalError, InterfaceError)):
         return bootstrap.one_line(bootstrap.describe_database_error(error))
