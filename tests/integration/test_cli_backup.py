@@ -1,4 +1,5 @@
 """`twostep backup`: a consistent copy while the database is written, restorable with the keys."""
+# ruff: noqa: F811  (the tests take the imported `operator` fixture as an argument)
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 
 import pytest
 
-from .test_cli_operations import PASSWORD, ROOT, operator  # noqa: F401
+from .test_cli_operations import PASSWORD, ROOT, operator  # noqa: F401  (the fixture)
 
 WRITER = """
 import sys, django
