@@ -10,6 +10,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from twostep import logs
+
 from . import keys
 
 
@@ -59,6 +61,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: HEAD answers carry GET's headers and no body; every log line names its request.
+    "twostep.web.request_middleware.HeadWithoutBodyMiddleware",
+    "twostep.web.request_middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -116,6 +121,9 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     # An unreachable server fails within seconds instead of hanging a sign-in or a command.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    # A kept connection is checked before a request reuses it, so the first requests after the
+    # database restarts reconnect instead of failing on a dead connection.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "twostep.User"
 AUTHENTICATION_BACKENDS = ["twostep.auth_backend.LoginBackend"]
@@ -226,11 +234,18 @@ TWOSTEP_RECOVERY_PASS_HOURS = env_int("RECOVERY_PASS_HOURS", 24)
 # Seconds a password reset link works (Django's setting; default 1 hour).
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_SECONDS", 3600)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO").upper()},
-    "loggers": {"django.request": {"level": "ERROR"}},
-}
+# The public address of the service, e.g. https://sso.example.com: every absolute link (the
+# password-reset mail) is built from it, never from the request's Host header.
+TWOSTEP_PUBLIC_URL = env("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# Prometheus metrics at /metrics (off by default). When on, TWOSTEP_METRICS_TOKEN (a bearer token)
+# or TWOSTEP_METRICS_ALLOW (client addresses or networks) limits who may read them.
+TWOSTEP_METRICS = env_bool("METRICS")
+TWOSTEP_METRICS_TOKEN = env("METRICS_TOKEN")
+TWOSTEP_METRICS_ALLOW = [a.strip() for a in env("METRICS_ALLOW").split(",") if a.strip()]
+# Where the gunicorn workers keep their counters for /metrics (emptied when `twostep serve` starts).
+TWOSTEP_METRICS_DIR = DATA_DIR / "metrics"
+
+# "plain" (a line of text per record) or "json" (one JSON object per line, gunicorn's access log too).
+TWOSTEP_LOG_FORMAT = env("LOG_FORMAT", "plain").strip().lower()
+LOGGING = logs.logging_config(TWOSTEP_LOG_FORMAT, env("LOG_LEVEL", "INFO"))

@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import sys
+from pathlib import Path
 
 from . import bootstrap, server
 
@@ -44,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve(args) -> None:
     bootstrap.compile_messages()
+    if not os.environ.get("TWOSTEP_PUBLIC_URL") and server.is_loopback(args.host):
+        # Served only to this machine: its own address is the public one. Elsewhere the operator
+        # names it (a system check warns until then); never the Host header of a request.
+        os.environ["TWOSTEP_PUBLIC_URL"] = f"http://{server.address(args.host, args.port)}"
     _setup(quiet_logs=False)
     from django.conf import settings
 
@@ -55,10 +60,15 @@ def _serve(args) -> None:
         raise CommandError(str(error)) from None
     vendor = bootstrap.database_vendor()
     bootstrap.close_connections()  # the workers are forked: none may share the master's connection
+    if settings.TWOSTEP_METRICS:
+        from . import metrics
+
+        metrics.prepare_multiprocess_dir(settings.TWOSTEP_METRICS_DIR)
     server.serve(
         args.host, args.port, workers=args.workers, threads=args.threads,
         trusted_proxies=settings.TWOSTEP_TRUSTED_PROXIES,
         log_level=os.environ.get("TWOSTEP_LOG_LEVEL") or "warning",
+        json_logs=settings.TWOSTEP_LOG_FORMAT == "json",
         ready_line=f"{PROG} serving on http://{server.address(args.host, args.port)} "
                    f"(data: {settings.DATA_DIR}, database: {vendor}"
                    f"{', queue worker: none' if args.no_worker else ''})",
@@ -281,6 +291,17 @@ def _keys_drop_old(args) -> None:
     path = key_store.write_file_keys(settings.DATA_DIR, kind, old[:1])
     print(f"dropped {_count(len(old) - 1, 'older ' + noun)} from {path}; restart every twostep process.")
 
+def _backup(args) -> None:
+    _setup()
+    from django.conf import settings
+
+    from . import backup
+
+    print(backup.back_up(Path(args.path)))
+    keys = "TWOSTEP_SECRET_KEY, TWOSTEP_ENCRYPTION_KEYS and TWOSTEP_CODE_HASH_KEYS"
+    print(f"keep it with the keys ({keys}, or the files secret_key, encryption_keys and code_hash_keys "
+          f"in {settings.DATA_DIR}): without them TOTP secrets and backup codes cannot be used")
+
 
 def _reminders_send(args) -> None:
     _setup()
@@ -356,6 +377,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "dropped only once no TOTP secret needs them.")
     drop.add_argument("kind", choices=sorted(_KEY_KINDS), metavar="KIND",
                       help="secret, encryption or code-hash")
+
+    backup = _command(commands, "backup", _backup, "copy the database to a file, safely while serving",
+                      "Copy the database to PATH while the service runs: SQLite through its online "
+                      "backup API, PostgreSQL with pg_dump (custom format, for pg_restore). The keys "
+                      "are not in the copy: keep them with it (docs/operations.md).")
+    backup.add_argument("path", metavar="PATH", help="the file to write; it must not exist")
 
     reminders = _group(commands, "reminders", "reminders of required-2FA deadlines")
     _command(reminders, "send", _reminders_send,
@@ -439,7 +466,9 @@ def _expected_failure(error: Exception) -> str | None:
 
     if isinstance(error, ServiceError):
         return bootstrap.one_line(str(error.message))
-    if isinstance(error, (CommandError, bootstrap.SetupError, ImproperlyConfigured)):
+    from .backup import BackupError
+
+    if isinstance(error, (CommandError, bootstrap.SetupError, ImproperlyConfigured, BackupError)):
         return bootstrap.one_line(str(error))
     if isinstance(error, (OperationalError, InterfaceError)):
         return bootstrap.one_line(bootstrap.describe_database_error(error))

@@ -1,10 +1,16 @@
-"""What every transport needs from an HTTP request: the client's address and user agent."""
+"""What every transport needs from HTTP: the client's address and user agent, and absolute links.
+
+Absolute links (the password-reset mail) come from the configured public URL
+(TWOSTEP_PUBLIC_URL), never from the request: the Host header and port are the client's to
+choose, and a link built from them can be made to point at an attacker's server.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 
 from django.conf import settings
+from django.urls import reverse
 
 from .services.audit import Origin
 
@@ -85,3 +91,12 @@ def status_for(error) -> int:
         if klass in statuses:
             return statuses[klass]
     return 500
+
+def public_url(path: str) -> str:
+    """Return the absolute URL of `path` (which starts with /) under TWOSTEP_PUBLIC_URL."""
+    return settings.TWOSTEP_PUBLIC_URL + path
+
+
+def password_reset_url(uidb64: str, token: str) -> str:
+    """Return the link a password-reset mail carries."""
+    return public_url(reverse("web:password_reset_confirm", args=(uidb64, token)))

@@ -10,6 +10,7 @@ per web worker, and restarted if it dies.
 from __future__ import annotations
 
 import errno
+import ipaddress
 import logging
 import os
 import socket
@@ -18,7 +19,10 @@ import sys
 import threading
 import time
 
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
+
+from . import logs, metrics
 
 DEFAULT_WORKERS = 2
 DEFAULT_THREADS = 4
@@ -106,12 +110,55 @@ class Server(BaseApplication):
         return application
 
 
+class JsonGunicornLogger(glogging.Logger):
+    """Gunicorn's logs as JSON lines: its own messages, and one object per request served."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                handler.setFormatter(logs.JsonFormatter())
+
+    def access(self, resp, req, environ, request_time) -> None:
+        if not (self.cfg.accesslog or self.cfg.logconfig or self.cfg.logconfig_dict or self.cfg.syslog):
+            return
+        headers = {name.lower(): value for name, value in (resp.headers or ())}
+        status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
+        fields = {
+            "request_id": headers.get(logs.REQUEST_ID_HEADER.lower(), ""),
+            "method": environ.get("REQUEST_METHOD", ""),
+            "path": environ.get("PATH_INFO", ""),
+            "query": environ.get("QUERY_STRING", ""),
+            "status": int(status),
+            "bytes": getattr(resp, "sent", None),
+            "duration_ms": round(request_time.total_seconds() * 1000, 1),
+            "remote_addr": environ.get("REMOTE_ADDR", ""),
+            "user_agent": environ.get("HTTP_USER_AGENT", ""),
+        }
+        try:
+            self.access_log.info("%s %s %s", fields["method"], fields["path"], fields["status"], extra=fields)
+        except Exception:  # noqa: BLE001 — gunicorn's own access() never lets a log line break a response
+            self.exception("could not write the access log line")
+
+
+def is_loopback(host: str) -> bool:
+    """Return whether `host` (a name or address) is this machine only."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def serve(host: str, port: int, *, workers: int, threads: int, trusted_proxies: list[str],
-          log_level: str, ready_line: str, queue_worker: bool = True) -> None:
+          log_level: str, ready_line: str, queue_worker: bool = True, json_logs: bool = False) -> None:
     """Serve until SIGINT or SIGTERM (gunicorn stops the workers gracefully), then return.
 
-    `ready_line` goes to standard output once the socket listens; access lines follow it there.
-    With `queue_worker`, a `twostep worker` process runs beside the web workers meanwhile.
+    `ready_line` goes to standard output once the socket listens; access lines follow it there
+    (one JSON object per line with `json_logs`). With `queue_worker`, a `twostep worker` process
+    runs beside the web workers meanwhile.
     """
     worker = QueueWorker() if queue_worker else None
 
@@ -124,6 +171,9 @@ def serve(host: str, port: int, *, workers: int, threads: int, trusted_proxies: 
         if worker is not None:
             worker.stop(timeout=20)
 
+    def child_exit(arbiter, child):
+        metrics.worker_exited(child.pid)
+
     options = {
         "bind": [address(host, port)],
         "worker_class": "gthread",
@@ -135,11 +185,18 @@ def serve(host: str, port: int, *, workers: int, threads: int, trusted_proxies: 
         "proc_name": "twostep",
         "when_ready": when_ready,
         "on_exit": on_exit,
+        "child_exit": child_exit,
+        # The longest request line gunicorn takes (its maximum; the default is 4094). The API's
+        # longest valid query, every parameter at its limit in percent-encoded UTF-8, fits in it;
+        # a longer line is refused with 414 before the application sees it (docs/api.md).
+        "limit_request_line": 8190,
         "graceful_timeout": 20,
         # Gunicorn's control socket is one path per machine user; several `twostep serve`
         # processes on one machine would fight over it, and nothing here uses it.
         "control_socket_disable": True,
     }
+    if json_logs:
+        options["logger_class"] = JsonGunicornLogger
     if trusted_proxies:
         # Who may set X-Forwarded-Proto for gunicorn: the same proxies the app believes.
         options["forwarded_allow_ips"] = ",".join(trusted_proxies)

@@ -41,15 +41,49 @@ def test_healthz_answers_ok(client):
     assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
-def test_healthz_answers_503_when_the_database_is_down(client, monkeypatch):
+def _database_down(monkeypatch):
     from django.db import connection
 
     def broken():
         raise OperationalError("down")
 
     monkeypatch.setattr(connection, "cursor", broken)
+
+
+def test_healthz_is_liveness_and_needs_no_database(client, monkeypatch):
+    _database_down(monkeypatch)
     response = client.get("/healthz")
-    assert response.status_code == 503 and response.json()["status"] == "unavailable"
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_readyz_answers_ok_with_its_checks(client, settings):
+    settings.REDIS_URL = ""
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"database": "ok"}}
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_readyz_answers_503_naming_the_database_when_it_is_down(client, monkeypatch):
+    _database_down(monkeypatch)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable" and body["failed"] == ["database"]
+    assert body["checks"]["database"] == "unavailable"
+
+
+def test_readyz_names_redis_when_it_does_not_answer(client, settings):
+    from twostep.web.views import misc
+
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    misc._redis.cache_clear()
+    try:
+        response = client.get("/readyz")
+    finally:
+        misc._redis.cache_clear()
+    assert response.status_code == 503
+    assert response.json()["failed"] == ["redis"] and response.json()["checks"]["database"] == "ok"
 
 
 def test_home_goes_to_security_or_sign_in(client):

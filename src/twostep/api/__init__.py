@@ -1,12 +1,14 @@
 """The JSON API v1 (DESIGN.md §3): the same services as the pages, over django-ninja.
 
-Every response, the OpenAPI document included, passes one guard: unsafe methods must carry the
-CSRF token, nothing is cached (ASVS 14.3.2), and a wrong method or an unknown address answers
-in the API's error shape rather than Django's plain text or HTML.
+Every response, the OpenAPI document included, passes one guard: a method the address does not
+have is 405 with Allow, a body that is not JSON is 415, unsafe methods must carry the CSRF
+token, nothing is cached (ASVS 14.3.2), and every error answers in the API's shape rather than
+Django's plain text or HTML.
 """
 
 from __future__ import annotations
 
+import inspect
 from functools import wraps
 
 from django.core.exceptions import RequestDataTooBig
@@ -14,6 +16,7 @@ from django.http import Http404, HttpResponseNotAllowed
 from django.urls import URLPattern, re_path
 from django.utils.cache import add_never_cache_headers
 from ninja import NinjaAPI
+from ninja.operation import PathView
 
 from ..services.errors import NotFound, ServiceError
 from . import account, auth, errors, me
@@ -38,14 +41,64 @@ others give 403 `two_factor_setup_required`).
 """
 
 
-def _guard(api, view):
-    """Wrap one URL's view: CSRF for unsafe methods, no caching, errors in the API's shape."""
+# Methods whose request may carry a body the API reads.
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _allowed_methods(view) -> frozenset[str] | None:
+    """Return the methods a URL's view answers, or None for the catch-all (any method: 404).
+
+    Ninja's view for a path closes over its PathView, which lists each operation's methods; the
+    OpenAPI document is read-only.
+    """
+    path_view = inspect.getclosurevars(view).nonlocals.get("self") if inspect.isfunction(view) else None
+    if isinstance(path_view, PathView):
+        methods = {method for operation in path_view.operations for method in operation.methods}
+    else:
+        methods = {"GET"}
+    if "GET" in methods:
+        methods.add("HEAD")  # HEAD is GET without the body (RFC 9110 §9.3.2)
+    return frozenset(methods)
+
+
+def _has_body(request) -> bool:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 1
+    return length > 0 or "HTTP_TRANSFER_ENCODING" in request.META
+
+
+def _is_json(request) -> bool:
+    kind = (request.content_type or "").lower()
+    return kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
+
+
+def _guard(api, view, allowed: frozenset[str] | None):
+    """Wrap one URL's view: method, media type and CSRF checks; no caching; errors in the API's shape.
+
+    The order matters: a method the address does not have is 405 before anything else (not a
+    CSRF refusal), and a body that is not JSON is 415 before the CSRF check, which would
+    otherwise read a multipart body and leave nothing for the JSON parser.
+    """
 
     @wraps(view)
     def guarded(request, *args, **kwargs):
+        method = request.method
         try:
-            check_csrf(request)
-            response = view(request, *args, **kwargs)
+            if allowed is not None and method not in allowed:
+                response = errors.render(api, request, errors.MethodNotAllowed())
+                response["Allow"] = ", ".join(sorted(allowed))
+            elif method in _BODY_METHODS and _has_body(request) and not _is_json(request):
+                response = errors.render(api, request, errors.UnsupportedMediaType())
+            else:
+                check_csrf(request)
+                if method == "HEAD":
+                    request.method = "GET"  # run as GET; HeadWithoutBodyMiddleware drops the body
+                try:
+                    response = view(request, *args, **kwargs)
+                finally:
+                    request.method = method
         except ServiceError as error:
             response = errors.render(api, request, error)
         except Http404:  # ninja's root view raises it outside the operation handlers
@@ -69,8 +122,8 @@ class TwostepAPI(NinjaAPI):
         patterns, app_name, namespace = super().urls
         for pattern in patterns:
             if isinstance(pattern, URLPattern):
-                pattern.callback = _guard(self, pattern.callback)
-        patterns.append(re_path(r"^", _guard(self, self._not_found), name="not-found"))
+                pattern.callback = _guard(self, pattern.callback, _allowed_methods(pattern.callback))
+        patterns.append(re_path(r"^", _guard(self, self._not_found, None), name="not-found"))
         return patterns, app_name, namespace
 
     def _not_found(self, request, *args, **kwargs):

@@ -11,6 +11,7 @@ import json
 import logging
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from ninja.errors import AuthenticationError, HttpError
@@ -54,6 +55,20 @@ class MethodNotAllowed(ServiceError):
 class RequestTooLarge(ServiceError):
     code, status = "request_too_large", 413
     default_message = _("The request body is too large.")
+
+
+class UnsupportedMediaType(ServiceError):
+    code, status = "unsupported_media_type", 415
+    default_message = _("Send the request body as JSON, with the header Content-Type: application/json.")
+
+
+class ServiceUnavailable(ServiceError):
+    code, status = "service_unavailable", 503
+    default_message = _("The service is briefly unavailable. Please try again in a few seconds.")
+
+
+# Seconds a client is told to wait after a 503 (the database or the throttle store was away).
+RETRY_AFTER_SECONDS = 5
 
 
 class BadRequest(ServiceError):
@@ -120,6 +135,8 @@ def render(api, request, error: ServiceError):
     response = api.create_response(request, payload(error), status=status_for(error))
     if isinstance(error, Throttled):
         response["Retry-After"] = str(error.retry_after)
+    elif error.status == 503:
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 
 
@@ -187,7 +204,7 @@ def invalid_input(errors: list[dict]) -> InvalidInput:
 # Handlers ----------------------------------------------------------------------------------
 
 _HTTP_ERRORS = {400: BadRequest, 401: NotAuthenticated, 403: Forbidden, 404: NotFound,
-                405: MethodNotAllowed, 413: RequestTooLarge}
+                405: MethodNotAllowed, 413: RequestTooLarge, 415: UnsupportedMediaType}
 
 
 def install(api) -> None:
@@ -220,6 +237,13 @@ def install(api) -> None:
             return render(api, request, BadRequest())
         if isinstance(error, PermissionDenied):
             return render(api, request, Forbidden())
+        if isinstance(error, (OperationalError, InterfaceError)):
+            # The database is away (or the connection died): a JSON 503 the client can retry,
+            # and one log line instead of a traceback per request.
+            text = str(error).strip()
+            log.warning("database unavailable, answered 503: %s %s (%s: %s)", request.method, request.path,
+                        type(error).__name__, text.splitlines()[0] if text else "")
+            return render(api, request, ServiceUnavailable())
         log.error("Internal Server Error: %s", request.path, exc_info=error,
                   extra={"status_code": 500, "request": request})
         return render(api, request, ServerError())

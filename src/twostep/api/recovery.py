@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from ninja import Field, Router, Schema
 
 from .. import signin_state
-from ..http import origin
+from ..http import origin, password_reset_url
 from ..services import passwords, recovery_passes
 from ..services.errors import (
     Conflict,
@@ -100,10 +99,7 @@ def password_reset(request, body: ResetIn):
 
     The answer is the same whether or not the login exists (ASVS 6.3.8).
     """
-    def make_url(uid: str, token: str) -> str:
-        return request.build_absolute_uri(reverse("web:password_reset_confirm", args=(uid, token)))
-
-    passwords.request_reset(body.login, origin(request), make_url)
+    passwords.request_reset(body.login, origin(request), password_reset_url)
     return {"message": str(RESET_SENT)}
 
 

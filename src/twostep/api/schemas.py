@@ -12,9 +12,10 @@ from typing import Annotated, Literal
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from ninja import Field, Schema
-from pydantic import AfterValidator, ConfigDict, StrictBool, StrictInt, StringConstraints
+from pydantic import AfterValidator, ConfigDict, StrictBool, StrictInt, StringConstraints, WithJsonSchema
 
 from ..http import status_for
+from ..services.accounts import MAX_PASSWORD
 from ..services.errors import InvalidInput, ServiceError
 from .errors import CsrfFailed
 
@@ -31,15 +32,21 @@ def _clean_text(value: str) -> str:
     return value
 
 
+# What _clean_text refuses, said in the schema too, so that a client generating input from the
+# OpenAPI document (schemathesis) never sends a "valid" string that is refused.
+_NO_NUL = {"pattern": "^[^\\u0000]*$"}
+
+
 def text(max_length: int, min_length: int = 0):
     """A string type of bounded length that the database and the hashers can take."""
     return Annotated[
-        str, StringConstraints(min_length=min_length, max_length=max_length), AfterValidator(_clean_text)
+        str, StringConstraints(min_length=min_length, max_length=max_length), AfterValidator(_clean_text),
+        WithJsonSchema({"type": "string", "minLength": min_length, "maxLength": max_length, **_NO_NUL}),
     ]
 
 
 Login = text(150, 1)
-Password = text(4096, 1)
+Password = text(MAX_PASSWORD, 1)  # the same limit as the pages (services/accounts.py)
 Code = text(64, 1)
 Reason = text(2000)
 SearchText = text(150)

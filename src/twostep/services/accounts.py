@@ -20,6 +20,10 @@ from .errors import Conflict, InvalidInput, NotAccountAdmin, NotFound
 from .factors import enabled_q
 
 MAX_LOGIN = 150
+# The longest password, the same wherever one is typed or set (sign-in page and API, change,
+# reset, the command line): a password someone set can always be typed everywhere. Longer is no
+# password a person or a manager makes; it would only cost hashing time.
+MAX_PASSWORD = 1024
 
 
 def _clean_login(login: str) -> str:
@@ -39,6 +43,8 @@ def _clean_email(email: str) -> str:
 
 
 def _check_password(password: str, user: User) -> None:
+    if len(password) > MAX_PASSWORD:
+        raise InvalidInput(_("Keep the password to %(max)d characters or fewer.") % {"max": MAX_PASSWORD})
     try:
         validate_password(password, user)
     except ValidationError as error:

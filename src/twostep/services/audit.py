@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from django.conf import settings
+
+from .. import metrics
 from ..core import clock
 from ..models import SecurityEvent
 
@@ -42,4 +45,6 @@ def record(type: str, *, user=None, actor=None, origin: Origin | None = None, ac
     )
     log.info("event=%s user=%s actor=%s ip=%s", type, getattr(user, "pk", None),
              event.actor_label or "-", origin.ip or "-")
+    if settings.TWOSTEP_METRICS:
+        metrics.count_event(type, detail)  # every security event passes here: the one place to count
     return event

@@ -25,16 +25,21 @@ def _clean_reason(reason: str) -> str:
     return reason
 
 
-def account_user(admin: User, user_id) -> User:
-    """Return a user of the admin's own account; any other is "not found" (ASVS 8.2.2)."""
+def account_user(admin: User, user_id, origin: Origin | None = None, action: str = "") -> User:
+    """Return a user of the admin's own account; any other is "not found" (ASVS 8.2.2).
+
+    The refusal is audited in the admin's account (ASVS 16.3.1), the same event whether the id
+    belongs to another account or to no one, so the log reveals no more than the answer did.
+    """
     if not admin.is_account_admin:
         raise NotAccountAdmin()
     try:
-        user_id = int(user_id)
-    except (TypeError, ValueError):
-        raise NotFound() from None
-    user = User.objects.filter(pk=user_id, account_id=admin.account_id).first()
+        user = User.objects.filter(pk=int(user_id), account_id=admin.account_id).first()
+    except (TypeError, ValueError, OverflowError):
+        user = None
     if user is None:
+        audit.record(Type.ADMIN_ACCESS_DENIED, actor=admin, account=admin.account, origin=origin,
+                     target=str(user_id)[:40], action=action)
         raise NotFound()
     return user
 
@@ -45,7 +50,7 @@ def admin_disable_two_factor(admin: User, user_id, reason: str, password: str | 
 
     The user's sessions end, the event is audited and the user is told by e-mail.
     """
-    user = account_user(admin, user_id)
+    user = account_user(admin, user_id, origin, "disable_two_factor")
     reason = _clean_reason(reason)
     if user.pk == admin.pk:
         # Otherwise an admin session plus the password would skip the admin's own second factor.

@@ -88,10 +88,10 @@ def _hours() -> timedelta:
     return timedelta(hours=settings.TWOSTEP_RECOVERY_PASS_HOURS)
 
 
-def _target(admin: User, user_id) -> User:
+def _target(admin: User, user_id, origin: Origin, action: str) -> User:
     from .recovery import account_user
 
-    return account_user(admin, user_id)
+    return account_user(admin, user_id, origin, action)
 
 
 def request_approval(admin: User, user: User, kind: str, reason: str, origin: Origin) -> RecoveryRequest:
@@ -114,7 +114,7 @@ def issue(admin: User, user_id, reason: str, password: str | None, origin: Origi
     """
     from .recovery import _clean_reason
 
-    user = _target(admin, user_id)
+    user = _target(admin, user_id, origin, "issue_recovery_pass")
     reason = _clean_reason(reason)
     if user.pk == admin.pk:
         raise Conflict(_("You cannot issue a sign-in pass for yourself."))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-PASSWORD_MAX = 1024  # longer is not a password someone typed; it only costs hashing time
+from ..services.accounts import MAX_PASSWORD as PASSWORD_MAX  # the one limit, for every form and the API
 
 
 def _password_field(label=None, *, autocomplete="current-password", required=True):

@@ -86,7 +86,8 @@ class UserLanguageMiddleware:
 
 @cache
 def _setup_paths() -> frozenset[str]:
-    names = ("web:setup", "web:setup_confirm", "web:logout", "web:language", "web:healthz")
+    names = ("web:setup", "web:setup_confirm", "web:logout", "web:language", "web:healthz",
+             "web:readyz")
     return frozenset(reverse(name) for name in names)
 
 

@@ -9,6 +9,8 @@ app_name = "web"
 urlpatterns = [
     path("", security.home, name="home"),
     path("healthz", misc.healthz, name="healthz"),
+    path("readyz", misc.readyz, name="readyz"),
+    path("metrics", misc.prometheus_metrics, name="metrics"),
     path("language", misc.set_language, name="language"),
     # Sign-in
     path("login", signin.login, name="login"),

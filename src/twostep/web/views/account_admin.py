@@ -65,9 +65,9 @@ def policy(request):
     return redirect("web:users")
 
 
-def account_user_or_404(request, user_id):
+def account_user_or_404(request, user_id, action: str):
     try:
-        return recovery.account_user(request.user, user_id)
+        return recovery.account_user(request.user, user_id, origin(request), action)
     except NotAccountAdmin as error:
         raise PermissionDenied(error.message) from None
     except NotFound:
@@ -79,7 +79,7 @@ def account_user_or_404(request, user_id):
 @require_http_methods(["GET", "HEAD", "POST"])
 @signed_in_required
 def disable_two_factor(request, user_id: int):
-    target = account_user_or_404(request, user_id)
+    target = account_user_or_404(request, user_id, "disable_two_factor")
     context = {"target": target, "target_has_2fa": enabled(target),
                "is_self": target.pk == request.user.pk}
     if request.method != "POST":

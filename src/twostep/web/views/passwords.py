@@ -5,7 +5,6 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
@@ -13,7 +12,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from ... import signin_state
-from ...http import origin, status_for
+from ...http import origin, password_reset_url, status_for
 from ...services import passwords
 from ...services.errors import InvalidInput, ServiceError, Throttled, WrongPassword
 from ..forms import _password_field
@@ -54,12 +53,8 @@ def reset(request):
     form = ResetForm(request.POST)
     if not form.is_valid():
         return render(request, RESET_TEMPLATE, {"form": form}, status=400)
-
-    def make_url(uid, token):
-        return request.build_absolute_uri(reverse("web:password_reset_confirm", args=(uid, token)))
-
     try:
-        passwords.request_reset(form.cleaned_data["login"], origin(request), make_url)
+        passwords.request_reset(form.cleaned_data["login"], origin(request), password_reset_url)
     except Throttled as error:
         return render_throttled(request, RESET_TEMPLATE, {"form": form}, error)
     # The same answer whether or not the login exists (ASVS 6.3.8).

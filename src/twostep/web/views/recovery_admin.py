@@ -105,7 +105,7 @@ def issue_pass_lookup(request):
 @require_http_methods(["GET", "HEAD", "POST"])
 @signed_in_required
 def issue_pass(request, user_id: int):
-    target = account_user_or_404(request, user_id)
+    target = account_user_or_404(request, user_id, "issue_recovery_pass")
     context = {"target": target, "is_self": target.pk == request.user.pk,
                "second_admin": request.user.account.require_second_admin}
     if request.method != "POST":
