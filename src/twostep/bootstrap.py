@@ -176,11 +176,14 @@ class _OneLineFormatter(logging.Formatter):
         return f"{self.prefix}: {one_line(text)}"
 
 
-def log_to_stderr(prefix: str, level: str) -> None:
+def log_to_stderr(prefix: str, level: str, *, json: bool = False) -> None:
     """Replace the settings' log handler: one `prefix: …` line per record, never a traceback
-    (a mail that could not be sent is worth a line to the operator, not a page)."""
+    (a mail that could not be sent is worth a line to the operator, not a page); with `json`,
+    one JSON object per line, as the server writes them."""
+    from .logs import JsonFormatter
+
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_OneLineFormatter(prefix))
+    handler.setFormatter(JsonFormatter() if json else _OneLineFormatter(prefix))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -432,7 +432,10 @@ def _setup(*, quiet_logs: bool = True) -> int:
     bootstrap.load_settings()
     if quiet_logs:
         # The audit trail is in the database; TWOSTEP_LOG_LEVEL=INFO shows it here as well.
-        bootstrap.log_to_stderr(PROG, os.environ.get("TWOSTEP_LOG_LEVEL") or "WARNING")
+        from django.conf import settings
+
+        bootstrap.log_to_stderr(PROG, os.environ.get("TWOSTEP_LOG_LEVEL") or "WARNING",
+                                json=settings.TWOSTEP_LOG_FORMAT == "json")
     created = bootstrap.prepare_database()
     if created:
         print(f"{PROG}: created the PostgreSQL database {created}", file=sys.stderr)

@@ -92,6 +92,7 @@ def status_for(error) -> int:
             return statuses[klass]
     return 500
 
+
 def public_url(path: str) -> str:
     """Return the absolute URL of `path` (which starts with /) under TWOSTEP_PUBLIC_URL."""
     return settings.TWOSTEP_PUBLIC_URL + path

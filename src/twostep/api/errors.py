@@ -132,10 +132,11 @@ def payload(error: ServiceError) -> dict:
 
 
 def render(api, request, error: ServiceError):
-    response = api.create_response(request, payload(error), status=status_for(error))
+    status = status_for(error)
+    response = api.create_response(request, payload(error), status=status)
     if isinstance(error, Throttled):
         response["Retry-After"] = str(error.retry_after)
-    elif error.status == 503:
+    elif status == 503:
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 
