@@ -58,6 +58,7 @@ def test_sign_out_on_b_ends_the_session_on_a(cluster):
     copied = Client(browser.address)  # the same cookie, kept by someone after the sign-out
     for cookie in browser.cookies:
         copied.cookies.set_cookie(cookie)
+    assert copied.get(cluster.a, "/me/two-factor").status == 200
 
     assert browser.post(cluster.b, "/auth/logout").status == 200
     assert copied.get(cluster.a, "/me/two-factor").status == 401
