@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import redis
 
-from .conftest import PASSWORD, REDIS_URL, Client, new_address
+from .client import PASSWORD, Client, new_address
+from .cluster import REDIS_URL
 from .test_shared_state import attempts_until_refused
 
 pytestmark = pytest.mark.multiprocess

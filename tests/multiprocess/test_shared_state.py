@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import PASSWORD, Client, new_address
+from .client import PASSWORD, Client, new_address
 
 pytestmark = pytest.mark.multiprocess
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import PASSWORD, Client, fire_together, new_address
+from .client import PASSWORD, Client, fire_together, new_address
 
 pytestmark = pytest.mark.multiprocess
 
