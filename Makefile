@@ -6,40 +6,54 @@ BIN := $(VENV)/bin
 PG_URL ?= postgres://postgres@127.0.0.1:5432/twostep
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# axe-core for the accessibility checks of the browser journeys (from the npm registry).
-AXE := .cache/npm/node_modules/axe-core/axe.min.js
+# axe-core for the accessibility checks of the browser journeys, at this exact version (npm registry).
+AXE_VERSION := 4.14.1
+AXE_DIR := .cache/npm
+AXE_STAMP := $(AXE_DIR)/axe-core-$(AXE_VERSION).installed
 
-.PHONY: install messages serve test test-sqlite test-postgres test-browser lint bench clean
+.PHONY: install install-serve messages serve test test-sqlite test-postgres test-browser lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# What serving needs: twostep and its dependencies, nothing more.
+$(VENV)/.installed-serve: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+# What the tests need besides: pytest, Playwright, ruff, an SMTP server for the mail tests.
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-serve
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-install: $(VENV)/.installed messages $(AXE)
+install-serve: $(VENV)/.installed-serve messages
 
-$(AXE):
+# Everything for development and the tests.
+install: install-serve $(VENV)/.installed-test $(AXE_STAMP)
+
+$(AXE_STAMP):
 	@if command -v npm >/dev/null 2>&1; then \
-	  npm install --silent --no-audit --no-fund --prefix .cache/npm axe-core@4 >/dev/null; \
+	  npm install --silent --no-audit --no-fund --no-save --prefix $(AXE_DIR) axe-core@$(AXE_VERSION) >/dev/null \
+	  && rm -f $(AXE_DIR)/axe-core-*.installed && touch $@; \
 	else echo "npm not found: browser accessibility checks will be left out"; fi
 
-messages: $(VENV)/.installed
+messages: $(VENV)/.installed-serve
 	$(BIN)/python -m twostep.messages
 
-serve: install
+serve: install-serve
 	$(BIN)/twostep serve --host $(HOST) --port $(PORT)
 
 test: install
 	bash scripts/test-all
 
 test-sqlite: install
-	$(BIN)/pytest -n 2 $(ARGS)
+	$(BIN)/pytest -n 2 -m "not multiprocess" $(ARGS)
 
+# The two-process suite in one pytest process, so its servers start once (exit 5: none selected).
 test-postgres: install
-	TWOSTEP_DATABASE_URL=$(PG_URL) $(BIN)/pytest -n 2 $(ARGS)
+	TWOSTEP_DATABASE_URL=$(PG_URL) $(BIN)/pytest -n 2 -m "not multiprocess" $(ARGS)
+	TWOSTEP_DATABASE_URL=$(PG_URL) $(BIN)/pytest -p no:xdist -m multiprocess $(ARGS) || [ $$? -eq 5 ]
 
 test-browser: install
 	$(BIN)/pytest -m browser $(ARGS)
@@ -47,7 +61,7 @@ test-browser: install
 lint: install
 	$(BIN)/ruff check .
 
-bench: install
+bench: install-serve
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/http_signin.py
 	$(BIN)/python bench/reset_timing.py

@@ -2,10 +2,16 @@
 
 import ipaddress
 import os
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Error, Warning, register
+
+# Cache backends whose entries live inside one process, unseen by every other process.
+PER_PROCESS_CACHES = {"django.core.cache.backends.locmem.LocMemCache"}
+# Session engines that keep sessions in the cache named by SESSION_CACHE_ALIAS.
+CACHE_SESSION_ENGINES = {"django.contrib.sessions.backends.cache", "django.contrib.sessions.backends.cached_db"}
 
 
 @register()
@@ -54,4 +60,43 @@ def _metrics_problems():
         problems.append(Warning(
             "/metrics is open to anyone who reaches the service: set TWOSTEP_METRICS_TOKEN or "
             "TWOSTEP_METRICS_ALLOW.", id="twostep.W003"))
+
+def shared_state_caches() -> dict[str, str]:
+    """Return {cache alias: what it holds} for each cache whose entries every process must see.
+
+    Sign-in state must be shared: behind a load balancer, or with more than one gunicorn
+    worker, the next request of a browser may reach another process. Codes, passes and
+    throttle counters live in the database (throttle counters in Redis when configured);
+    sessions do too unless SESSION_ENGINE puts them in a cache. A new piece of shared state
+    kept in a cache must be named here.
+    """
+    if settings.SESSION_ENGINE in CACHE_SESSION_ENGINES:
+        return {settings.SESSION_CACHE_ALIAS: f"the sessions (SESSION_ENGINE {settings.SESSION_ENGINE})"}
+    return {}
+
+
+def _in_memory(database: dict) -> bool:
+    name = database.get("NAME")
+    return (database.get("ENGINE", "").endswith("sqlite3") and not isinstance(name, Path)
+            and (name == ":memory:" or "mode=memory" in str(name)))
+
+
+@register()
+def shared_state(app_configs, **kwargs):
+    """Refuse a per-process store for state that every process must see."""
+    problems = []
+    for alias, holds in shared_state_caches().items():
+        backend = settings.CACHES.get(alias, {}).get("BACKEND")
+        if backend in PER_PROCESS_CACHES:
+            problems.append(Error(
+                f"The cache {alias!r} holds {holds}, but {backend} keeps them inside one process: "
+                "a sign-in made on one process would be unknown to the others. Keep sessions in the "
+                "database (django.contrib.sessions.backends.db) or give the cache a shared backend "
+                "such as Redis.",
+                id="twostep.E006"))
+    if _in_memory(settings.DATABASES["default"]):
+        problems.append(Error(
+            "The database is SQLite in memory: every process would have its own, empty one. "
+            "Give TWOSTEP_DATABASE_URL a file or a PostgreSQL server, or leave it unset.",
+            id="twostep.E007"))
     return problems

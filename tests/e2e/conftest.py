@@ -165,6 +165,10 @@ def person(lang):
 def browser():
     if not os.path.exists(CHROMIUM):
         _missing("Chromium (Debian package chromium)")
+    # The journeys read codes, QR codes and PDFs with these, as a person would with a phone.
+    for program, package in [("oathtool", "oathtool"), ("zbarimg", "zbar-tools"), ("pdftotext", "poppler-utils")]:
+        if shutil.which(program) is None:
+            _missing(f"{program} (Debian package {package})")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
