@@ -60,6 +60,8 @@ def _metrics_problems():
         problems.append(Warning(
             "/metrics is open to anyone who reaches the service: set TWOSTEP_METRICS_TOKEN or "
             "TWOSTEP_METRICS_ALLOW.", id="twostep.W003"))
+    return problems
+
 
 def shared_state_caches() -> dict[str, str]:
     """Return {cache alias: what it holds} for each cache whose entries every process must see.
