@@ -38,3 +38,10 @@ def client_ip(request) -> str | None:
 
 def origin(request) -> Origin:
     return Origin(ip=client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", "")[:300])
+
+
+def relying_party(request):
+    """Return the WebAuthn relying party for this request (settings, else the host reached)."""
+    from .services.factors import webauthn
+
+    return webauthn.relying_party(request.get_host(), request.is_secure())

@@ -84,3 +84,9 @@ class InvalidInput(ServiceError):
 
 class Conflict(ServiceError):
     code, status = "conflict", 409
+
+
+class PasskeysNotAllowed(ServiceError):
+    code, status = "passkeys_not_allowed", 403
+    default_message = _("Your organisation does not allow signing in with a passkey alone. Sign in with "
+                        "your login and password; your security key or passkey can still be the second step.")

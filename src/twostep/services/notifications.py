@@ -29,6 +29,8 @@ SUBJECTS = {
     "two_factor_enabled": _("Two-factor authentication is now on"),
     "two_factor_disabled": _("Two-factor authentication was switched off"),
     "authenticator_replaced": _("A new authenticator was registered"),
+    "authenticator_added": _("An authenticator was added"),
+    "authenticator_removed": _("An authenticator was removed"),
     "backup_codes_generated": _("New backup codes were made"),
     "backup_code_used": _("A backup code was used"),
     "second_factor_failed": _("Someone entered your password but not the right code"),
