@@ -243,7 +243,12 @@ def passkey(session: Session, credential, origin: Origin) -> Outcome:
         raise InvalidCode(_PASSKEY_REFUSED)
     user = found[0].user
     proof = {"credential": credential, "challenge": ceremony}
-    verified = _spend(user.pk, webauthn_factor, proof, origin, purpose="passkey")
+    try:
+        verified = _spend(user.pk, webauthn_factor, proof, origin, purpose="passkey")
+    except InvalidCode as refused:
+        if refused.message is InvalidCode.default_message:  # "that code is not right" reads oddly here
+            raise InvalidCode(_PASSKEY_REFUSED) from None
+        raise
     if not user.account.allow_passkeys:
         audit.record(Type.SIGN_IN_FAILED, user=user, origin=origin, method="passkey", reason="not_allowed")
         raise PasskeysNotAllowed()
