@@ -215,6 +215,13 @@ TWOSTEP_MAIL_KEEP_DAYS = env_int("MAIL_KEEP_DAYS", 30)
 
 # The name apps show beside the code (the otpauth issuer) and that pages and files carry.
 TWOSTEP_ISSUER = env("ISSUER", "twostep")
+# WebAuthn (security keys, passkeys): the relying party ID — the site's domain or a parent of
+# it — and the exact origins allowed to use it. Empty: the host the service is reached by, and
+# that host's own origin (`localhost` works over plain HTTP; an IP address never does).
+TWOSTEP_WEBAUTHN_RP_ID = env("WEBAUTHN_RP_ID").strip().lower()
+TWOSTEP_WEBAUTHN_ORIGINS = [o.strip().rstrip("/") for o in env("WEBAUTHN_ORIGINS").split(",") if o.strip()]
+# The name the browser shows when a key is registered.
+TWOSTEP_WEBAUTHN_RP_NAME = env("WEBAUTHN_RP_NAME") or TWOSTEP_ISSUER
 # Minutes the half-signed-in state (password right, second factor pending) lasts.
 TWOSTEP_PENDING_MINUTES = env_int("PENDING_MINUTES", 5)
 # Minutes a password entry counts as fresh for a 2FA change right after sign-in.

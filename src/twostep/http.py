@@ -68,6 +68,7 @@ def _statuses() -> dict:
         errors.NotFound: 404,
         errors.InvalidInput: 422,
         errors.Conflict: 409,
+        errors.PasskeysNotAllowed: 403,
         StoreUnavailable: 503,
         ApprovalPending: 202,  # not a failure: the action waits for a second admin
         InvalidResetLink: 400,
@@ -101,3 +102,10 @@ def public_url(path: str) -> str:
 def password_reset_url(uidb64: str, token: str) -> str:
     """Return the link a password-reset mail carries."""
     return public_url(reverse("web:password_reset_confirm", args=(uidb64, token)))
+
+
+def relying_party(request):
+    """Return the WebAuthn relying party for this request (settings, else the host reached)."""
+    from .services.factors import webauthn
+
+    return webauthn.relying_party(request.get_host(), request.is_secure())

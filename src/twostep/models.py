@@ -23,6 +23,8 @@ class Account(models.Model):
     remember_browser_days = models.PositiveSmallIntegerField(_("remember browsers for (days)"), default=0)
     # A second admin must approve an admin's switch-off or recovery pass before it takes effect.
     require_second_admin = models.BooleanField(_("require a second admin's approval"), default=False)
+    # Users may sign in with a passkey alone (a discoverable credential with user verification).
+    allow_passkeys = models.BooleanField(_("allow passkey sign-in"), default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -55,6 +57,8 @@ class User(AbstractBaseUser):
     created_at = models.DateTimeField(auto_now_add=True)
     # Changing the stamp ends every session of the user (it is part of the session hash).
     security_stamp = models.CharField(max_length=32, default=_new_stamp)
+    # The opaque WebAuthn user handle (base64url of 32 random bytes), made at the first key.
+    webauthn_handle = models.CharField(max_length=64, blank=True, default="")
 
     # Second-factor throttle: consecutive failures of every kind of second factor together.
     second_factor_failures = models.PositiveIntegerField(default=0)
@@ -168,6 +172,18 @@ class BackupCode(models.Model):
     class Meta:
         indexes = [models.Index(fields=["user", "digest"])]
         constraints = [models.UniqueConstraint(fields=["digest"], name="backup_code_digest_unique")]
+
+
+class SpentChallenge(models.Model):
+    """A WebAuthn challenge already answered: a second answer to it is a replay.
+
+    The session hands a challenge out once, but requests racing on one session could each read
+    it before any of them saved; the unique digest makes the answer count once whatever happens.
+    Rows older than a challenge's life are deleted as new ones come.
+    """
+
+    digest = models.CharField(max_length=64, unique=True)
+    at = models.DateTimeField(db_index=True)
 
 
 class Throttle(models.Model):

@@ -176,6 +176,14 @@ EXPECTED_PATHS = {
     "/api/v1/account/recovery-requests": {"get"},
     "/api/v1/account/recovery-requests/{id}/approve": {"post"},
     "/api/v1/account/security-events": {"get"},
+    "/api/v1/me/authenticators": {"get"},
+    "/api/v1/me/authenticators/totp": {"post"},
+    "/api/v1/me/authenticators/webauthn/options": {"post"},
+    "/api/v1/me/authenticators/webauthn": {"post"},
+    "/api/v1/me/authenticators/{id}/confirm": {"post"},
+    "/api/v1/me/authenticators/{id}": {"patch", "delete"},
+    "/api/v1/auth/webauthn/options": {"post"},
+    "/api/v1/auth/passkey": {"post"},
 }
 
 

@@ -135,6 +135,8 @@ api = TwostepAPI(title="twostep", version="1", urls_namespace="api", description
 errors.install(api)
 api.add_router("/auth", auth.router)
 api.add_router("/me", me.router)
+api.add_router("/me", "twostep.api.authenticators.router")  # apps, security keys, passkeys
+api.add_router("/auth", "twostep.api.authenticators.auth_router")  # WebAuthn sign-in steps
 api.add_router("/account", account.router)
 api.add_router("/me", "twostep.api.sessions.router")  # sessions, remembered browsers
 api.add_router("/account", "twostep.api.activity.router")

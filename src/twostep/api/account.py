@@ -77,6 +77,11 @@ def set_policy(request, body: PolicyIn):
             raise InvalidInput(_("remember_browser_days must be a whole number from 0 to 90."))
         account = accounts.set_remember_browser_days(admin, body.remember_browser_days, where)
         out["remember_browser_days"] = account.remember_browser_days
+    if "allow_passkeys" in sent:
+        if body.allow_passkeys is None:
+            raise InvalidInput(_("allow_passkeys must be true or false."))
+        account = accounts.set_allow_passkeys(admin, body.allow_passkeys, where)
+        out["allow_passkeys"] = account.allow_passkeys
     if "require_two_factor" in sent:
         if body.require_two_factor is None:
             raise InvalidInput(_("require_two_factor must be true or false."))

@@ -104,6 +104,8 @@ class PolicyIn(Schema):
     remember_browser_days: StrictInt | None = Field(
         None, ge=0, le=90, description="Days a browser may skip the second step after a full sign-in "
                                        "(\"Remember this browser\"), 1 to 90; 0 switches it off.")
+    allow_passkeys: StrictBool | None = Field(
+        None, description="Users may sign in with a passkey alone (no password): it counts as two factors.")
 
 
 class UsersQuery(Schema):
@@ -229,6 +231,7 @@ class PolicyOut(Schema):
     remember_browser_days: int | None = None
     require_two_factor_from: date | None = None
     require_second_admin: bool | None = None
+    allow_passkeys: bool | None = None
 
 
 class EventOut(Schema):
@@ -244,6 +247,79 @@ class EventOut(Schema):
 class EventsOut(Schema):
     events: list[EventOut]
     next: int | None = Field(description="Pass as `cursor` for older events; null when none are left.")
+
+
+# Authenticators (several per user: apps, security keys, passkeys) -----------------------------
+
+AuthenticatorName = text(60)
+
+
+class AuthenticatorOut(Schema):
+    id: int
+    kind: Literal["totp", "webauthn"]
+    name: str
+    description: str = Field(description="What it is, in words: \"Authenticator app\", \"Security key\", \"Passkey\".")
+    created_at: datetime
+    last_used_at: datetime | None
+    passkey: bool = Field(description="A passkey: it can sign in on its own where the account allows it.")
+
+
+class AuthenticatorsOut(Schema):
+    authenticators: list[AuthenticatorOut]
+    backup_codes_remaining: int
+
+
+class NewAppIn(Schema):
+    password: Password = Field(description="The user's password, asked again before the change.")
+    name: AuthenticatorName | None = Field(None, description="A name to tell it apart, e.g. \"Pixel 8\".")
+
+
+class NewAppOut(SetupOut):
+    id: int = Field(description="Confirm it with POST /me/authenticators/{id}/confirm.")
+
+
+class AddedOut(Schema):
+    id: int
+    name: str = Field(description="The name kept (a number is added when the user has one so named).")
+    backup_codes: list[str] | None = Field(
+        description="New backup codes, shown this once, when this is the first authenticator (or none "
+                    "were left); null otherwise.")
+
+
+class NewKeyIn(Schema):
+    password: Password = Field(description="The user's password, asked again before the change.")
+    name: AuthenticatorName | None = Field(None, description="A name to tell it apart, e.g. \"YubiKey\".")
+    passkey: StrictBool = Field(False, description="Ask for a passkey: a discoverable credential that "
+                                                   "verifies the person (PIN or biometric).")
+
+
+class CredentialIn(Schema):
+    credential: dict = Field(description="The browser's PublicKeyCredential as JSON "
+                                         "(PublicKeyCredential.toJSON(), base64url fields).")
+
+
+class PublicKeyOptionsOut(Schema):
+    model_config = ConfigDict(extra="allow")
+    publicKey: dict = Field(description="The options for navigator.credentials.create() or .get(), as "
+                                        "JSON (PublicKeyCredential.parseCreationOptionsFromJSON / "
+                                        "parseRequestOptionsFromJSON read them).")
+
+
+class RenameIn(Schema):
+    name: AuthenticatorName
+
+
+class RemoveIn(Schema):
+    password: Password = Field(description="The user's password, asked again before the change.")
+
+
+class RemovedOut(Schema):
+    enabled: bool = Field(description="Whether two-factor authentication is still on.")
+
+
+class PasskeyOut(Schema):
+    stage: Literal["authenticated"]
+    method: Literal["webauthn"]
 
 
 # OpenAPI notes --------------------------------------------------------------------------------

@@ -186,6 +186,11 @@ def set_require_two_factor(admin: User, require: bool, origin: Origin) -> Accoun
     return _change_policy(admin, "require_two_factor", bool(require), origin)
 
 
+def set_allow_passkeys(admin: User, allow: bool, origin: Origin) -> Account:
+    """Let the account's users sign in with a passkey alone (or stop letting them)."""
+    return _change_policy(admin, "allow_passkeys", bool(allow), origin)
+
+
 def two_factor_required(account: Account, today: date | None = None) -> bool:
     """Tell whether the account forces 2FA now: always, or from its deadline on (the one rule)."""
     if account.require_two_factor:

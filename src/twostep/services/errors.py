@@ -88,3 +88,9 @@ class InvalidInput(ServiceError):
 
 class Conflict(ServiceError):
     code = "conflict"
+
+
+class PasskeysNotAllowed(ServiceError):
+    code = "passkeys_not_allowed"
+    default_message = _("Your organisation does not allow signing in with a passkey alone. Sign in with "
+                        "your login and password; your security key or passkey can still be the second step.")

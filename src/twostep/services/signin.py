@@ -21,16 +21,18 @@ from typing import Protocol
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from ..core import backup_codes as codes_core
 from ..core import clock
 from ..models import User
 from . import accounts, audit, notifications, throttling, trusted_browsers
 from .audit import Origin, Type
-from .errors import InvalidCode, InvalidCredentials, NoPendingSignIn, ServiceError
+from .errors import InvalidCode, InvalidCredentials, NoPendingSignIn, PasskeysNotAllowed, ServiceError
 from .factors import MalformedProof, Verified, enabled, methods, slice_for
 from .factors import backup_codes as backup_codes_factor
 from .factors import totp as totp_factor
+from .factors import webauthn as webauthn_factor
 
 log = logging.getLogger("twostep.signin")
 
@@ -205,6 +207,61 @@ def second_factor(session: Session, method: str, proof, origin: Origin) -> Outco
     return _complete(session, user, origin, method, amr, verified=verified)
 
 
+def webauthn_options(session: Session, rp: webauthn_factor.RelyingParty, *, passkey: bool) -> dict:
+    """Return the options for navigator.credentials.get(); the session keeps the challenge.
+
+    For the second step: the held user's keys. For a passkey sign-in (`passkey`): any
+    discoverable credential — who it belongs to is known only from the answer, so whether the
+    account allows passkeys is decided then.
+    """
+    if passkey:
+        options, ceremony = webauthn_factor.authentication_options(None, rp)
+        session.put(PASSKEY_CHALLENGE, ceremony.to_json())
+        return options
+    user = pending_user(session, SECOND_FACTOR)
+    if user is None:
+        raise NoPendingSignIn()
+    options, ceremony = webauthn_factor.authentication_options(user, rp)
+    session.put(WEBAUTHN_CHALLENGE, ceremony.to_json())
+    return options
+
+
+def passkey(session: Session, credential, origin: Origin) -> Outcome:
+    """Sign in with a passkey alone: a discoverable credential that verified the person.
+
+    It counts as two factors (something held, and the PIN or biometric that unlocked it), where
+    the account allows it. An unknown credential counts against the address like a wrong
+    password; a wrong answer by a known key counts against its user like a wrong second step.
+    """
+    ceremony = session.take(PASSKEY_CHALLENGE)
+    now = clock.utcnow()
+    address = (throttling.password_keys("", origin.ip)[1],)
+    throttling.check_password_attempt(address, now)
+    if ceremony is None:
+        raise InvalidCode(_PASSKEY_EXPIRED)
+    found = webauthn_factor.credential_owner(credential)
+    if found is None or not found[0].user.is_active:
+        throttling.record_password_failure(address, now)
+        audit.record(Type.SIGN_IN_FAILED, origin=origin, method="passkey")
+        raise InvalidCode(_PASSKEY_REFUSED)
+    user = found[0].user
+    proof = {"credential": credential, "challenge": ceremony}
+    try:
+        verified = _spend(user.pk, webauthn_factor, proof, origin, purpose="passkey")
+    except InvalidCode as refused:
+        if refused.message is InvalidCode.default_message:  # "that code is not right" reads oddly here
+            raise InvalidCode(_PASSKEY_REFUSED) from None
+        raise
+    if not user.account.allow_passkeys:
+        audit.record(Type.SIGN_IN_FAILED, user=user, origin=origin, method="passkey", reason="not_allowed")
+        raise PasskeysNotAllowed()
+    if "user" not in verified.amr:  # the ceremony required it; never sign in on presence alone
+        raise InvalidCode(_PASSKEY_REFUSED)
+    _end_previous(session, origin)
+    record_sign_in(user, origin, method="passkey")
+    return _complete(session, user, origin, webauthn_factor.METHOD, (*verified.amr, "mfa"), verified=verified)
+
+
 def setup_done(session: Session, user: User, origin: Origin) -> Outcome:
     """Sign in a held user whose forced setup just confirmed their first authenticator."""
     if session.signed_in_user() is not None:
@@ -248,6 +305,9 @@ def _complete(session: Session, user: User, origin: Origin, method: str, amr, *,
 # The second step under one throttle --------------------------------------------------------
 
 WEBAUTHN_CHALLENGE = "webauthn_challenge"
+PASSKEY_CHALLENGE = "webauthn_passkey_challenge"
+_PASSKEY_REFUSED = _("That passkey was not accepted. Try again, or sign in with your login and password.")
+_PASSKEY_EXPIRED = _("The request to your passkey expired. Try again.")
 
 
 def guarded_attempt(user_id: int, origin: Origin, step: str, attempt) -> User:

@@ -32,4 +32,5 @@ urlpatterns = [
     path("", include("twostep.web.urls_activity")),  # security activity
     path("", include("twostep.web.urls_sessions")),  # sessions and remembered browsers
     path("", include("twostep.web.urls_recovery")),  # passwords, deadlines, recovery passes
+    path("", include("twostep.web.urls_webauthn")),  # security keys and passkeys
 ]
