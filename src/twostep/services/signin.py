@@ -236,14 +236,16 @@ def passkey(session: Session, credential, origin: Origin) -> Outcome:
     ceremony = session.take(PASSKEY_CHALLENGE)
     now = clock.utcnow()
     address = (throttling.password_keys("", origin.ip)[1],)
-    throttling.check_password_attempt(address, now)
+    attempt = throttling.reserve_password_attempt(address, now)
     if ceremony is None:
+        throttling.record_password_success(attempt)  # nothing was tried: give the attempt back
         raise InvalidCode(_PASSKEY_EXPIRED)
     found = webauthn_factor.credential_owner(credential)
     if found is None or not found[0].user.is_active:
-        throttling.record_password_failure(address, now)
+        throttling.record_password_failure(attempt)
         audit.record(Type.SIGN_IN_FAILED, origin=origin, method="passkey")
         raise InvalidCode(_PASSKEY_REFUSED)
+    throttling.record_password_success(attempt)  # a known key: its user's throttle takes over
     user = found[0].user
     proof = {"credential": credential, "challenge": ceremony}
     try:
