@@ -72,6 +72,22 @@ class PasswordForm(forms.Form):
         self.fields["password"].required = require_password
 
 
+class AddAppForm(PasswordForm):
+    """Adding an authenticator app: a name to know it by, and the password unless just given."""
+
+    name = forms.CharField(
+        label=_("Name"), max_length=60, required=False,
+        help_text=_("To tell your authenticators apart, for example “Pixel 8” or “Work tablet”."),
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    field_order = ["name", "password"]
+
+
+class RenameForm(forms.Form):
+    name = forms.CharField(label=_("New name"), max_length=60,
+                           widget=forms.TextInput(attrs={"autocomplete": "off"}))
+
+
 class DisableForm(forms.Form):
     password = _password_field(_("Your password"))
     code = forms.CharField(

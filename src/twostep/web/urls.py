@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from .views import account_admin, misc, security, setup, signin
+from .views import account_admin, authenticators, misc, security, setup, signin
 
 app_name = "web"
 
@@ -24,6 +24,10 @@ urlpatterns = [
     path("security/backup-codes", security.generate_codes, name="backup_codes"),
     path("security/disable", security.disable, name="disable"),
     path("security/recover", security.recover, name="recover"),
+    path("security/authenticators/<int:authenticator_id>/rename", authenticators.rename,
+         name="authenticator_rename"),
+    path("security/authenticators/<int:authenticator_id>/remove", authenticators.remove,
+         name="authenticator_remove"),
     # Account admin
     path("account/users", account_admin.users, name="users"),
     path("account/policy", account_admin.policy, name="policy"),

@@ -15,7 +15,7 @@ from ...http import origin, status_for
 from ...services import activity, authenticators
 from ...services.errors import InvalidCode, ServiceError, Throttled, TwoFactorRequired, WrongPassword
 from ...services.factors import backup_codes, enabled
-from ..forms import DisableForm, PasswordForm
+from ..forms import AddAppForm, DisableForm, PasswordForm, RenameForm
 from .codes import render_codes
 from .common import signed_in_required, throttled_message
 
@@ -27,14 +27,14 @@ def _password_forms(request):
     """The password-confirmed forms, unbound; the password is skipped right after sign-in."""
     need = not signin_state.password_is_fresh(request)
     return {
-        "enable_form": PasswordForm(auto_id="enable_%s", require_password=need),
-        "replace_form": PasswordForm(auto_id="replace_%s", require_password=need),
+        "enable_form": AddAppForm(auto_id="enable_%s", require_password=need),
+        "add_app_form": AddAppForm(auto_id="add_app_%s", require_password=need),
         "generate_form": PasswordForm(auto_id="generate_%s", require_password=need),
         "disable_form": DisableForm(auto_id="disable_%s"),
     }
 
 
-def _render_overview(request, *, forms=None, page_error=None, status=200, retry_after=None):
+def render_overview(request, *, forms=None, page_error=None, status=200, retry_after=None):
     user = request.user
     two_factor_on = enabled(user)
     left = backup_codes.remaining(user) if two_factor_on else 0
@@ -42,7 +42,7 @@ def _render_overview(request, *, forms=None, page_error=None, status=200, retry_
     events, _more = activity.own_events(user, limit=RECENT_EVENTS)
     context = {
         "two_factor_on": two_factor_on,
-        "authenticators": authenticators.listing(user),
+        "authenticators": _authenticator_rows(user, forms or {}),
         "required": authenticators.is_required(user),
         "required_message": TwoFactorRequired.default_message,
         "codes_left": left,
@@ -60,6 +60,18 @@ def _render_overview(request, *, forms=None, page_error=None, status=200, retry_
     return response
 
 
+def _authenticator_rows(user, forms: dict) -> list[dict]:
+    """Each authenticator with its kind in words and its rename and remove forms (bound if posted)."""
+    renames, removals = forms.pop("rename_forms", {}), forms.pop("remove_forms", {})
+    return [{
+        "item": row,
+        "kind": authenticators.describe(row),
+        "rename_form": renames.get(row.pk) or RenameForm(auto_id=f"rename{row.pk}_%s", initial={"name": row.name}),
+        "remove_form": removals.get(row.pk) or PasswordForm(auto_id=f"remove{row.pk}_%s"),
+        "open": row.pk in renames or row.pk in removals,
+    } for row in authenticators.listing(user)]
+
+
 @require_safe
 def home(request):
     return redirect("web:security")
@@ -68,7 +80,7 @@ def home(request):
 @require_safe
 @signed_in_required
 def overview(request):
-    return _render_overview(request)
+    return render_overview(request)
 
 
 @sensitive_post_parameters("password")
@@ -79,19 +91,19 @@ def generate_codes(request):
     form = PasswordForm(request.POST, auto_id="generate_%s", require_password=not fresh)
     forms = {"generate_form": form}
     if not form.is_valid():
-        return _render_overview(request, forms=forms, status=400)
+        return render_overview(request, forms=forms, status=400)
     try:
         new = backup_codes.generate(request.user, form.cleaned_data["password"] or None,
                                     origin(request), fresh=fresh)
     except Throttled as error:
-        return _render_overview(request, forms=forms, page_error=throttled_message(error),
+        return render_overview(request, forms=forms, page_error=throttled_message(error),
                                 status=429, retry_after=error.retry_after)
     except WrongPassword as error:
         form.fields["password"].required = True
         form.add_error("password", error.message)
-        return _render_overview(request, forms=forms, status=status_for(error))
+        return render_overview(request, forms=forms, status=status_for(error))
     except ServiceError as error:
-        return _render_overview(request, page_error=error.message, status=status_for(error))
+        return render_overview(request, page_error=error.message, status=status_for(error))
     return render_codes(request, request.user, new, first_time=False)
 
 
@@ -102,21 +114,21 @@ def disable(request):
     form = DisableForm(request.POST, auto_id="disable_%s")
     forms = {"disable_form": form}
     if not form.is_valid():
-        return _render_overview(request, forms=forms, status=400)
+        return render_overview(request, forms=forms, status=400)
     try:
         authenticators.disable(request.user, form.cleaned_data["password"], form.cleaned_data["code"],
                            origin(request))
     except Throttled as error:
-        return _render_overview(request, forms=forms, page_error=throttled_message(error),
+        return render_overview(request, forms=forms, page_error=throttled_message(error),
                                 status=429, retry_after=error.retry_after)
     except WrongPassword as error:
         form.add_error("password", error.message)
-        return _render_overview(request, forms=forms, status=status_for(error))
+        return render_overview(request, forms=forms, status=status_for(error))
     except InvalidCode as error:
         form.add_error("code", error.message)
-        return _render_overview(request, forms=forms, status=status_for(error))
+        return render_overview(request, forms=forms, status=status_for(error))
     except ServiceError as error:
-        return _render_overview(request, page_error=error.message, status=status_for(error))
+        return render_overview(request, page_error=error.message, status=status_for(error))
     # Switching off ended the user's other sessions; this one stays signed in.
     signin_state.keep_session(request, request.user)
     messages.success(request, _("Two-factor authentication is off. Your backup codes no longer work."))

@@ -20,7 +20,7 @@ from ...http import origin, status_for
 from ...services import authenticators, signin
 from ...services.errors import NoPendingSetup, ServiceError, Throttled, WrongPassword
 from ...services.factors import enabled
-from ..forms import AppCodeForm, PasswordForm
+from ..forms import AddAppForm, AppCodeForm
 from .codes import render_codes
 from .common import render_throttled, with_next
 
@@ -74,9 +74,9 @@ def setup(request):
         if pending is not None:
             # No autofocus: on a phone it would scroll past the QR code to the field at the bottom.
             return _render_scan(request, user, forced, pending, AppCodeForm(auto_id="setup_%s", autofocus=False))
-        context["form"] = PasswordForm(auto_id="start_%s", require_password=not fresh)
+        context["form"] = AddAppForm(auto_id="start_%s", require_password=not fresh)
         return render(request, START_TEMPLATE, context)
-    form = context["form"] = PasswordForm(request.POST, auto_id="start_%s", require_password=not fresh)
+    form = context["form"] = AddAppForm(request.POST, auto_id="start_%s", require_password=not fresh)
     if not form.is_valid():
         return render(request, START_TEMPLATE, context, status=400)
     try:
