@@ -127,3 +127,23 @@ def clock_now():
     from twostep.core import clock
 
     return clock.utcnow()
+
+
+def test_admin_sees_each_users_authenticators_on_the_page_in_the_api_and_the_cli(client, admin, enrolled,
+                                                                                 clock, capsys):
+    add_app(enrolled.user, clock, "Tablet")
+    admin.refresh_from_db()
+    client.force_login(admin)
+    page = client.get("/account/users").content.decode()
+    assert "Authenticator app, Tablet" in page
+    rows = {row["login"]: row for row in client.get("/api/v1/account/users").json()["users"]}
+    assert rows["member"]["authenticators"] == [{"kind": "totp", "name": "Authenticator app"},
+                                                {"kind": "totp", "name": "Tablet"}]
+    assert rows["admin"]["authenticators"] == []
+    from twostep import cli
+
+    cli.main(["user", "show", "member", "--json"])
+    import json
+
+    shown = json.loads(capsys.readouterr().out)
+    assert [a["name"] for a in shown["authenticators"]] == ["Authenticator app", "Tablet"]

@@ -32,7 +32,8 @@ def users(request, params: Query[UsersQuery]):
         "users": [
             {"id": s.user.pk, "login": s.user.login, "email": s.user.email,
              "is_admin": s.user.is_account_admin, "two_factor_enabled": s.two_factor_enabled,
-             "backup_codes_remaining": s.backup_codes_remaining, "last_login": s.last_login}
+             "backup_codes_remaining": s.backup_codes_remaining, "last_login": s.last_login,
+             "authenticators": [{"kind": kind, "name": name} for kind, name in s.authenticators]}
             for s in page
         ],
         "next": next_cursor,

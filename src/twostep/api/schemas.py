@@ -211,6 +211,11 @@ class DisabledOut(Schema):
     enabled: Literal[False]
 
 
+class AuthenticatorBriefOut(Schema):
+    kind: Literal["totp", "webauthn"]
+    name: str
+
+
 class UserRowOut(Schema):
     id: int
     login: str
@@ -219,6 +224,8 @@ class UserRowOut(Schema):
     two_factor_enabled: bool
     backup_codes_remaining: int
     last_login: datetime | None
+    authenticators: list[AuthenticatorBriefOut] = Field(
+        description="The user's confirmed authenticators (kind and name), oldest first.")
 
 
 class UsersOut(Schema):
