@@ -145,6 +145,7 @@ def recover(request):
     return render(request, "twostep/security/recover.html", {
         "codes_left": left,
         "via_pass": signin_state.signed_in_with_pass(request),
+        "authenticators": authenticators.listing(request.user),
         "codes_low": backup_codes.is_low(left),
         "codes_low_limit": settings.TWOSTEP_BACKUP_CODES_LOW,
         "form": PasswordForm(auto_id="recover_%s",

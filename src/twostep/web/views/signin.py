@@ -12,7 +12,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from ... import signin_state
 from ...http import origin, status_for
-from ...services import signin
+from ...core import clock
+from ...services import factors, signin
 from ...services.errors import NoPendingSignIn, ServiceError, Throttled
 from ...services.signin import AUTHENTICATED, SECOND_FACTOR, SETUP_REQUIRED
 from ..forms import AppCodeForm, BackupCodeForm, LoginForm
@@ -73,6 +74,7 @@ def _second_step(request, method: str, form_class, template: str):
     if user is None:
         return _expired(request)
     context = {"next": next_param(request), "pending_login": user.login,
+               "methods": factors.methods(user, clock.utcnow()),
                "remember_days": user.account.remember_browser_days,
                "remember_checked": request.POST.get("remember") == "on"}
     if request.method != "POST":
