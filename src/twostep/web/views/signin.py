@@ -11,8 +11,8 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ... import signin_state
-from ...http import origin, status_for
 from ...core import clock
+from ...http import origin, status_for
 from ...services import factors, signin
 from ...services.errors import NoPendingSignIn, ServiceError, Throttled
 from ...services.signin import AUTHENTICATED, SECOND_FACTOR, SETUP_REQUIRED
