@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pyotp
 import pytest
 from django.core.cache import cache
 
@@ -9,7 +10,8 @@ from twostep.core import backup_codes as codes_core
 from twostep.core import totp
 from twostep.http import status_for
 from twostep.models import Account, Authenticator, BackupCode, SecurityEvent
-from twostep.services import signin
+from twostep.services import authenticators, signin
+from twostep.services.audit import Origin
 from twostep.services.errors import InvalidCode, InvalidCredentials, NoPendingSignIn
 from twostep.services.factors import backup_codes
 
@@ -304,3 +306,29 @@ def test_failure_while_spending_an_app_code_leaves_the_step_unspent(enrolled, mo
     assert Authenticator.objects.get(user=enrolled.user).last_step == last_step
     monkeypatch.setattr(audit, "record", real_record)
     signin.check_code(enrolled.user.pk, enrolled.code(), ORIGIN)
+
+
+@pytest.mark.django_db(transaction=True)  # mail leaves when the change commits
+def test_the_code_that_confirmed_setup_is_already_used_and_raises_no_alarm(member, clock, mailoutbox):
+    """Issue: the setup's code typed again at once read "not right" and mailed "someone has your password"."""
+    setup = authenticators.start_app(member, PASSWORD, ORIGIN)
+    code = pyotp.TOTP(setup.secret).at(clock())
+    authenticators.confirm_app(member, code, ORIGIN)
+    mailoutbox.clear()
+    with pytest.raises(InvalidCode) as refused:
+        signin.check_code(member.pk, code, ORIGIN, method="totp")
+    assert str(refused.value.message) == "That code was used a moment ago. Wait for the app to show the next one."
+    assert mailoutbox == []
+    member.refresh_from_db()
+    assert member.second_factor_failures == 1  # still counted: a replay is no free guess
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_replay_from_elsewhere_still_warns_the_user(enrolled, clock, mailoutbox):
+    code = enrolled.code()
+    signin.check_code(enrolled.user.pk, code, ORIGIN, method="totp")
+    mailoutbox.clear()
+    elsewhere = Origin(ip="203.0.113.9", user_agent="curl")
+    with pytest.raises(InvalidCode):
+        signin.check_code(enrolled.user.pk, code, elsewhere, method="totp")
+    assert [m.subject for m in mailoutbox] == ["[twostep] Someone entered your password but not the right code"]
