@@ -48,11 +48,11 @@ def test_scenario_sign_in_with_app_code(page, service, lang, person, tmp_path):
     _signed_in(page, lang)
     assert service.show(me.login)["last_login"] is not None
 
-    # The same code a second time is refused: each code signs in once.
+    # The same code a second time is refused: each code signs in once, and the page says why.
     sign_out(page, lang)
     sign_in(page, service, lang, me.login)
     enter_app_code(page, lang, code)
-    expect(page.get_by_text(say(lang, "That code is not right. Check it and try again."))).to_be_visible()
+    expect(page.get_by_text(say(lang, "That code was used a moment ago. Wait for the app to show the next one."))).to_be_visible()
     expect(page.get_by_role("heading", level=1)).to_have_text(say(lang, "Enter the code from your app"))
 
 
