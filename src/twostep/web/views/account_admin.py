@@ -118,7 +118,7 @@ def disable_two_factor(request, user_id: int):
     target = account_user_or_404(request, user_id, "disable_two_factor")
     context = {"target": target, "target_has_2fa": enabled(target),
                "is_self": target.pk == request.user.pk, **step_up_context(request)}
-    need_code = not context["step_up_fresh"]
+    need_code = context["admin_has_2fa"] and not context["step_up_fresh"]
     if request.method != "POST":
         return render(request, DISABLE_TEMPLATE, {**context, "form": StepUpForm(need_code=need_code)})
     form = context["form"] = StepUpForm(request.POST, need_code=need_code)

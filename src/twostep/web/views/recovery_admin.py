@@ -109,7 +109,7 @@ def issue_pass(request, user_id: int):
     target = account_user_or_404(request, user_id, "issue_recovery_pass")
     context = {"target": target, "is_self": target.pk == request.user.pk,
                "second_admin": request.user.account.require_second_admin, **step_up_context(request)}
-    need_code = not context["step_up_fresh"]
+    need_code = context["admin_has_2fa"] and not context["step_up_fresh"]
     if request.method != "POST":
         return render(request, ISSUE_TEMPLATE, {**context, "form": StepUpForm(need_code=need_code)})
     form = context["form"] = StepUpForm(request.POST, need_code=need_code)
