@@ -86,6 +86,21 @@ def enrolled(member, enroll):
     return enroll(member)
 
 
+@pytest.fixture
+def admin_factor(admin, enroll):
+    """The account admin's own authenticator: acting on other people's factors needs one."""
+    return enroll(admin)
+
+
+def web_sign_in(client, login: str, enrolled: Enrolled | None = None):
+    """Sign in on the pages (with an app code when `enrolled` is given): a fresh second factor."""
+    client.post("/login", {"login": login, "password": PASSWORD})
+    if enrolled is not None:
+        response = client.post("/login/code", {"code": enrolled.code()})
+        assert response.status_code == 302, response.content
+    return client
+
+
 def is_postgres() -> bool:
     return connection.vendor == "postgresql"
 

@@ -65,6 +65,8 @@ def _statuses() -> dict:
         errors.TwoFactorAlreadyEnabled: 409,
         errors.TwoFactorRequired: 403,
         errors.NotAccountAdmin: 403,
+        errors.AdminNeedsTwoFactor: 403,
+        errors.SecondFactorRequired: 403,
         errors.NotFound: 404,
         errors.InvalidInput: 422,
         errors.Conflict: 409,

@@ -74,9 +74,9 @@ def test_users_with_bad_query_is_invalid_input(api, admin, params):
 
 # POST /account/users/{id}/two-factor/disable -------------------------------------------------
 
-def test_admin_disable_switches_users_two_factor_off(api, make_api, admin, enrolled):
+def test_admin_disable_switches_users_two_factor_off(api, make_api, admin, enrolled, admin_factor):
     signed_in = make_api().sign_in("member", enrolled=enrolled)
-    api.sign_in("admin")
+    api.sign_in("admin", enrolled=admin_factor)
     response = disable(api, enrolled.user.pk)
     assert response.status_code == 200 and response.json() == {"enabled": False}
     assert_error(signed_in.get("/me/two-factor"), 401, "not_authenticated")  # sessions ended
@@ -85,13 +85,13 @@ def test_admin_disable_switches_users_two_factor_off(api, make_api, admin, enrol
     assert make_api().login("member").json() == {"stage": "authenticated"}
 
 
-def test_admin_disable_with_wrong_password_is_refused(api, admin, enrolled):
-    api.sign_in("admin")
+def test_admin_disable_with_wrong_password_is_refused(api, admin, enrolled, admin_factor):
+    api.sign_in("admin", enrolled=admin_factor)
     assert_error(disable(api, enrolled.user.pk, password="not the password"), 403, "wrong_password")
 
 
-def test_admin_disable_without_reason_is_invalid_input(api, admin, enrolled):
-    api.sign_in("admin")
+def test_admin_disable_without_reason_is_invalid_input(api, admin, enrolled, admin_factor):
+    api.sign_in("admin", enrolled=admin_factor)
     assert_error(disable(api, enrolled.user.pk, reason="  "), 422, "invalid_input")
 
 
@@ -122,8 +122,8 @@ def test_admin_disable_own_two_factor_is_conflict(api, admin, enroll):
     assert_error(disable(api, admin.pk), 409, "conflict")
 
 
-def test_admin_disable_for_user_without_two_factor_is_conflict(api, admin, member):
-    api.sign_in("admin")
+def test_admin_disable_for_user_without_two_factor_is_conflict(api, admin, member, admin_factor):
+    api.sign_in("admin", enrolled=admin_factor)
     assert_error(disable(api, member.pk), 409, "two_factor_disabled")
 
 

@@ -40,13 +40,14 @@ def key_settings(settings):
 
 
 @pytest.fixture
-def made(admin, enrolled, clock, policy):
+def made(admin, admin_factor, enrolled, clock, policy):
     """A signed-in session, a remembered browser and an unused recovery pass, all under today's keys."""
     class Made:
         session = web_sign_in(enrolled=enrolled, clock=clock)
         browser = remembered_client(enrolled, clock).cookies[COOKIE].value
         recovery_pass = recovery_passes.issue(User.objects.get(pk=admin.pk), enrolled.user.pk,
-                                              "lost phone, checked by video call", PASSWORD, ORIGIN).code
+                                              "lost phone, checked by video call", PASSWORD, ORIGIN,
+                                              second_factor_fresh=True).code
     return Made
 
 

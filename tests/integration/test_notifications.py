@@ -156,10 +156,10 @@ def test_switching_off_2fa_with_a_backup_code_mails_both_without_sign_in_advice(
     assert not used.says("Replace authenticator")
 
 
-def test_admin_switching_off_2fa_names_the_admin_and_the_reason(enrolled, admin, inbox):
+def test_admin_switching_off_2fa_names_the_admin_and_the_reason(enrolled, admin, inbox, admin_factor):
     inbox.clear()
     recovery.admin_disable_two_factor(admin, enrolled.user.pk, "Lost phone, ticket 7", PASSWORD,
-                                      ADMIN_ORIGIN)
+                                      ADMIN_ORIGIN, second_factor_fresh=True)
     mail = inbox.only()
     assert mail.recipients == ["member@acme.example"]  # the user, not the admin
     assert inbox.subjects() == ["Two-factor authentication was switched off"]
@@ -178,18 +178,19 @@ def test_operator_switching_off_2fa_names_the_operator_and_the_reason(enrolled, 
     assert "From address" not in mail.text + mail.html_words  # the command line has no address
 
 
-def test_account_requiring_2fa_tells_the_user_setup_comes_next(enrolled, admin, inbox):
+def test_account_requiring_2fa_tells_the_user_setup_comes_next(enrolled, admin, inbox, admin_factor):
     admin.account.require_two_factor = True
     admin.account.save()
     inbox.clear()
-    recovery.admin_disable_two_factor(admin, enrolled.user.pk, "new phone", PASSWORD, ADMIN_ORIGIN)
+    recovery.admin_disable_two_factor(admin, enrolled.user.pk, "new phone", PASSWORD, ADMIN_ORIGIN,
+                                      second_factor_fresh=True)
     assert inbox.only().says("you will be asked to set up an authenticator the next time you sign in")
 
 
-def test_reason_is_escaped_in_html_and_verbatim_in_text(enrolled, admin, inbox):
+def test_reason_is_escaped_in_html_and_verbatim_in_text(enrolled, admin, inbox, admin_factor):
     inbox.clear()
     recovery.admin_disable_two_factor(admin, enrolled.user.pk, 'see <a href="x">this</a> & that',
-                                      PASSWORD, ADMIN_ORIGIN)
+                                      PASSWORD, ADMIN_ORIGIN, second_factor_fresh=True)
     mail = inbox.only()
     assert 'Reason given: see <a href="x">this</a> & that' in mail.text
     assert "see &lt;a href=&quot;x&quot;&gt;this&lt;/a&gt; &amp; that" in mail.html

@@ -20,10 +20,14 @@ from twostep.services.errors import (
 )
 from twostep.services.recovery_passes import ApprovalPending
 
-from ..conftest import ORIGIN, PASSWORD
+from ..conftest import ORIGIN, PASSWORD, web_sign_in
 from .test_api_support import api_fixture, assert_error, make_api_fixture  # noqa: F401
 
-pytestmark = pytest.mark.django_db(transaction=True)  # on_commit runs: mail leaves as in production
+# on_commit runs: mail leaves as in production. The admin has 2FA: acting on others' needs it.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("admin_factor")]
+
+
+FRESH = {"second_factor_fresh": True}  # as after a sign-in with a second factor moments ago
 
 
 def fresh(user):
@@ -31,7 +35,7 @@ def fresh(user):
 
 
 def issue(admin, user, reason="lost phone, checked by video call"):
-    return recovery_passes.issue(fresh(admin), user.pk, reason, PASSWORD, ORIGIN)
+    return recovery_passes.issue(fresh(admin), user.pk, reason, PASSWORD, ORIGIN, **FRESH)
 
 
 @pytest.fixture
@@ -40,7 +44,12 @@ def second_admin(make_user):
 
 
 @pytest.fixture
-def two_admin_rule(admin, second_admin):
+def second_admin_factor(second_admin, enroll):
+    return enroll(second_admin)
+
+
+@pytest.fixture
+def two_admin_rule(admin, second_admin, second_admin_factor):
     accounts.set_require_second_admin(fresh(admin), True, ORIGIN)
 
 
@@ -73,18 +82,17 @@ def test_issue_hours_follow_the_setting(admin, enrolled, settings):
 
 def test_issue_needs_the_admins_password(admin, enrolled):
     with pytest.raises(WrongPassword):
-        recovery_passes.issue(fresh(admin), enrolled.user.pk, "lost phone", "wrong", ORIGIN)
+        recovery_passes.issue(fresh(admin), enrolled.user.pk, "lost phone", "wrong", ORIGIN, **FRESH)
     assert not RecoveryRequest.objects.exists()
 
 
 def test_issue_needs_a_reason(admin, enrolled):
     from twostep.services.errors import InvalidInput
     with pytest.raises(InvalidInput):
-        recovery_passes.issue(fresh(admin), enrolled.user.pk, "  ", PASSWORD, ORIGIN)
+        recovery_passes.issue(fresh(admin), enrolled.user.pk, "  ", PASSWORD, ORIGIN, **FRESH)
 
 
-def test_issue_for_oneself_is_refused(admin, enroll):
-    enroll(admin)
+def test_issue_for_oneself_is_refused(admin):
     with pytest.raises(Conflict):
         issue(admin, admin)
 
@@ -159,7 +167,7 @@ def test_with_second_admin_rule_a_pass_waits_for_approval(admin, second_admin, e
     assert issued.pending and issued.code is None
     assert SecurityEvent.objects.filter(type="recovery_requested").count() == 1
     assert [r.pk for r in recovery_passes.pending_requests(fresh(second_admin))] == [issued.request.pk]
-    approved = recovery_passes.approve(fresh(second_admin), issued.request.pk, PASSWORD, ORIGIN)
+    approved = recovery_passes.approve(fresh(second_admin), issued.request.pk, PASSWORD, ORIGIN, **FRESH)
     assert approved.code
     assert SecurityEvent.objects.filter(type="recovery_approved").count() == 1
     signin.check_code(enrolled.user.pk, approved.code, ORIGIN, method="recovery_pass")
@@ -168,20 +176,20 @@ def test_with_second_admin_rule_a_pass_waits_for_approval(admin, second_admin, e
 def test_requester_cannot_approve_their_own_request(admin, second_admin, enrolled, two_admin_rule):
     issued = issue(admin, enrolled.user)
     with pytest.raises(Conflict):
-        recovery_passes.approve(fresh(admin), issued.request.pk, PASSWORD, ORIGIN)
+        recovery_passes.approve(fresh(admin), issued.request.pk, PASSWORD, ORIGIN, **FRESH)
 
 
 def test_approval_needs_the_approvers_password(admin, second_admin, enrolled, two_admin_rule):
     issued = issue(admin, enrolled.user)
     with pytest.raises(WrongPassword):
-        recovery_passes.approve(fresh(second_admin), issued.request.pk, "nope", ORIGIN)
+        recovery_passes.approve(fresh(second_admin), issued.request.pk, "nope", ORIGIN, **FRESH)
 
 
 def test_expired_request_cannot_be_approved(admin, second_admin, enrolled, two_admin_rule, clock):
     issued = issue(admin, enrolled.user)
     clock.advance(25 * 3600)
     with pytest.raises(Conflict):
-        recovery_passes.approve(fresh(second_admin), issued.request.pk, PASSWORD, ORIGIN)
+        recovery_passes.approve(fresh(second_admin), issued.request.pk, PASSWORD, ORIGIN, **FRESH)
     assert recovery_passes.pending_requests(fresh(second_admin)) == []
 
 
@@ -189,15 +197,16 @@ def test_cancelled_request_does_nothing(admin, second_admin, enrolled, two_admin
     issued = issue(admin, enrolled.user)
     recovery_passes.cancel(fresh(admin), issued.request.pk, ORIGIN)
     with pytest.raises(Conflict):
-        recovery_passes.approve(fresh(second_admin), issued.request.pk, PASSWORD, ORIGIN)
+        recovery_passes.approve(fresh(second_admin), issued.request.pk, PASSWORD, ORIGIN, **FRESH)
 
 
 def test_switch_off_waits_for_approval_then_takes_effect(admin, second_admin, enrolled, two_admin_rule):
     with pytest.raises(ApprovalPending) as pending:
-        recovery.admin_disable_two_factor(fresh(admin), enrolled.user.pk, "lost phone", PASSWORD, ORIGIN)
+        recovery.admin_disable_two_factor(fresh(admin), enrolled.user.pk, "lost phone", PASSWORD, ORIGIN,
+                                          **FRESH)
     assert Authenticator.objects.filter(user=enrolled.user).exists()
     request_id = pending.value.extra["request_id"]
-    recovery_passes.approve(fresh(second_admin), request_id, PASSWORD, ORIGIN)
+    recovery_passes.approve(fresh(second_admin), request_id, PASSWORD, ORIGIN, **FRESH)
     assert not Authenticator.objects.filter(user=enrolled.user).exists()
     event = SecurityEvent.objects.get(type="admin_disabled_two_factor")
     assert event.actor_id == admin.pk and event.detail["approved_by"] == "admin2"
@@ -207,7 +216,8 @@ def test_request_of_another_account_is_not_found(admin, enrolled, two_admin_rule
     issued = issue(admin, enrolled.user)
     accounts.create_account("Globex", "globex-admin", "a@globex.example", PASSWORD)
     with pytest.raises(NotFound):
-        recovery_passes.approve(accounts.user_status("globex-admin").user, issued.request.pk, PASSWORD, ORIGIN)
+        outsider = accounts.user_status("globex-admin").user
+        recovery_passes.approve(outsider, issued.request.pk, PASSWORD, ORIGIN, **FRESH)
 
 
 # Web ------------------------------------------------------------------------------------------
@@ -233,8 +243,8 @@ def test_web_pass_page_without_password_step_goes_to_login(client, db):
     assert client.get("/login/recovery-pass")["Location"].startswith("/login")
 
 
-def test_web_admin_issues_a_pass_and_sees_it_once(client, admin, enrolled):
-    client.post("/login", {"login": "admin", "password": PASSWORD})
+def test_web_admin_issues_a_pass_and_sees_it_once(client, admin, enrolled, admin_factor):
+    web_sign_in(client, "admin", admin_factor)
     assert client.get(f"/account/users/{enrolled.user.pk}/recovery-pass").status_code == 200
     response = client.post(f"/account/users/{enrolled.user.pk}/recovery-pass",
                            {"reason": "lost phone", "password": PASSWORD})
@@ -244,9 +254,9 @@ def test_web_admin_issues_a_pass_and_sees_it_once(client, admin, enrolled):
 
 
 def test_web_users_page_lists_pending_requests_for_approval(client, admin, second_admin, enrolled,
-                                                            two_admin_rule):
+                                                            two_admin_rule, second_admin_factor):
     issued = issue(admin, enrolled.user)
-    client.post("/login", {"login": "admin2", "password": PASSWORD})
+    web_sign_in(client, "admin2", second_admin_factor)
     page = client.get("/account/users").content.decode()
     assert f"/account/recovery-requests/{issued.request.pk}/approve" in page
     response = client.post(f"/account/recovery-requests/{issued.request.pk}/approve", {"password": PASSWORD})
@@ -255,8 +265,8 @@ def test_web_users_page_lists_pending_requests_for_approval(client, admin, secon
 
 # API ------------------------------------------------------------------------------------------
 
-def test_api_pass_flow(make_api, admin, enrolled):
-    admin_api = make_api().sign_in("admin")
+def test_api_pass_flow(make_api, admin, enrolled, admin_factor):
+    admin_api = make_api().sign_in("admin", enrolled=admin_factor)
     response = admin_api.post(f"/account/users/{enrolled.user.pk}/recovery-pass",
                               {"reason": "lost phone", "password": PASSWORD})
     assert response.status_code == 200
@@ -272,14 +282,15 @@ def test_api_pass_flow(make_api, admin, enrolled):
     assert_error(again.second_factor(body["recovery_pass"], method="recovery_pass"), 401, "invalid_code")
 
 
-def test_api_second_admin_approval(make_api, admin, second_admin, enrolled, two_admin_rule):
-    first = make_api().sign_in("admin")
+def test_api_second_admin_approval(make_api, admin, second_admin, enrolled, two_admin_rule, admin_factor,
+                                   second_admin_factor):
+    first = make_api().sign_in("admin", enrolled=admin_factor)
     body = first.post(f"/account/users/{enrolled.user.pk}/recovery-pass",
                       {"reason": "lost phone", "password": PASSWORD}).json()
     assert body["pending"] is True and body["recovery_pass"] is None
     assert_error(first.post(f"/account/recovery-requests/{body['request_id']}/approve", {"password": PASSWORD}),
                  409, "conflict")
-    second = make_api().sign_in("admin2")
+    second = make_api().sign_in("admin2", enrolled=second_admin_factor)
     listed = second.get("/account/recovery-requests").json()["requests"]
     assert [r["id"] for r in listed] == [body["request_id"]] and listed[0]["requested_by"] == "admin"
     approved = second.post(f"/account/recovery-requests/{body['request_id']}/approve", {"password": PASSWORD})
@@ -287,8 +298,8 @@ def test_api_second_admin_approval(make_api, admin, second_admin, enrolled, two_
 
 
 def test_api_switch_off_with_second_admin_rule_is_202_pending(make_api, admin, second_admin, enrolled,
-                                                              two_admin_rule):
-    first = make_api().sign_in("admin")
+                                                              two_admin_rule, admin_factor):
+    first = make_api().sign_in("admin", enrolled=admin_factor)
     response = first.post(f"/account/users/{enrolled.user.pk}/two-factor/disable",
                           {"reason": "lost phone", "password": PASSWORD})
     assert response.status_code == 202 and response.json()["error"] == "approval_pending"
@@ -309,19 +320,22 @@ def test_pass_raced_by_twenty_sign_ins_is_used_once(postgres_only, admin, enroll
 
 
 def test_approval_raced_by_two_admins_takes_effect_once(postgres_only, admin, second_admin, make_user,
-                                                        enrolled, two_admin_rule):
+                                                        enrolled, enroll, two_admin_rule):
     from .test_concurrency import outcomes, race
 
     third = make_user("admin3", is_admin=True)
+    enroll(third)
     issued = issue(admin, enrolled.user)
     approvers = [fresh(second_admin), fresh(third)]
-    results = race(2, lambda i: recovery_passes.approve(approvers[i], issued.request.pk, PASSWORD, ORIGIN))
+    results = race(2, lambda i: recovery_passes.approve(approvers[i], issued.request.pk, PASSWORD, ORIGIN,
+                                                          second_factor_fresh=True))
     assert outcomes(results)["ok"] == 1
     assert SecurityEvent.objects.filter(type="recovery_pass_issued").count() == 1
 
 
-def test_web_switch_off_with_second_admin_rule_waits(client, admin, second_admin, enrolled, two_admin_rule):
-    client.post("/login", {"login": "admin", "password": PASSWORD})
+def test_web_switch_off_with_second_admin_rule_waits(client, admin, second_admin, enrolled, two_admin_rule,
+                                                     admin_factor):
+    web_sign_in(client, "admin", admin_factor)
     response = client.post(f"/account/users/{enrolled.user.pk}/disable-2fa",
                            {"reason": "lost phone", "password": PASSWORD})
     assert response.status_code == 302 and response["Location"] == "/account/users"

@@ -97,7 +97,8 @@ def disabled(ctx):
 
 
 def admin_disabled(ctx):
-    recovery.admin_disable_two_factor(ctx.admin, ctx.enrolled.user.pk, "audit test", PASSWORD, HERE)
+    recovery.admin_disable_two_factor(ctx.admin, ctx.enrolled.user.pk, "audit test", PASSWORD, HERE,
+                                      second_factor_fresh=True)
     return "member", "admin"
 
 
@@ -132,7 +133,8 @@ class Context:
     ("reauth_failed", reauth_failed),
     ("policy_changed", policy_changed),
 ])
-def test_security_event_is_recorded_with_origin(event_type, action, enrolled, admin, make_user, clock, settings):
+def test_security_event_is_recorded_with_origin(event_type, action, enrolled, admin, make_user, clock,
+                                                settings, admin_factor):
     """ASVS 16.3.1: every authentication decision is logged with who, whom, when and where."""
     clock.advance(3600)
     ctx = Context(enrolled=enrolled, admin=admin, make_user=make_user, clock=clock, settings=settings)

@@ -122,12 +122,12 @@ def stranger(enroll, account):
 
 
 def test_admin_switches_off_2fa_for_a_user_of_the_account(
-        enrolled, admin, mailoutbox, django_capture_on_commit_callbacks):
+        enrolled, admin, mailoutbox, django_capture_on_commit_callbacks, admin_factor):
     session = signed_in_session(enrolled.user)
     stamp = User.objects.get(pk=enrolled.user.pk).security_stamp
     with django_capture_on_commit_callbacks(execute=True):
         recovery.admin_disable_two_factor(admin, enrolled.user.pk, "  lost phone, ticket 7 ", PASSWORD,
-                                          ADMIN_ORIGIN)
+                                          ADMIN_ORIGIN, second_factor_fresh=True)
     assert_switched_off(enrolled.user)
     assert not session_user(session).is_authenticated  # ASVS 7.4.5: the admin ends the sessions
     assert User.objects.get(pk=enrolled.user.pk).security_stamp != stamp
@@ -139,26 +139,29 @@ def test_admin_switches_off_2fa_for_a_user_of_the_account(
     assert "lost phone, ticket 7" in mailoutbox[0].body and "admin" in mailoutbox[0].body
 
 
-def test_admin_cannot_reach_a_user_of_another_account(stranger, admin):
+def test_admin_cannot_reach_a_user_of_another_account(stranger, admin, admin_factor):
     """ASVS 8.2.2 / TeamPass #2172: another account's user is simply "not found"."""
     with pytest.raises(NotFound) as refused:
-        recovery.admin_disable_two_factor(admin, stranger.user.pk, "because", PASSWORD, ORIGIN)
+        recovery.admin_disable_two_factor(admin, stranger.user.pk, "because", PASSWORD, ORIGIN,
+                                          second_factor_fresh=True)
     assert status_for(refused.value) == 404
     assert factors.enabled(stranger.user)
 
 
 @pytest.mark.parametrize("user_id", [999_999, "abc", None, "1; DROP TABLE"])
-def test_admin_gets_not_found_for_an_unknown_user(admin, user_id):
+def test_admin_gets_not_found_for_an_unknown_user(admin, user_id, admin_factor):
     with pytest.raises(NotFound):
-        recovery.admin_disable_two_factor(admin, user_id, "because", PASSWORD, ORIGIN)
+        recovery.admin_disable_two_factor(admin, user_id, "because", PASSWORD, ORIGIN,
+                                          second_factor_fresh=True)
 
 
-def test_admin_and_foreign_user_are_answered_alike(stranger, admin):
+def test_admin_and_foreign_user_are_answered_alike(stranger, admin, admin_factor):
     """An id in another account and an unused id give the same answer (no enumeration)."""
     answers = []
     for user_id in (stranger.user.pk, 999_999):
         with pytest.raises(NotFound) as refused:
-            recovery.admin_disable_two_factor(admin, user_id, "because", PASSWORD, ORIGIN)
+            recovery.admin_disable_two_factor(admin, user_id, "because", PASSWORD, ORIGIN,
+                                              second_factor_fresh=True)
         answers.append((type(refused.value), str(refused.value)))
     assert answers[0] == answers[1]
 
@@ -166,47 +169,55 @@ def test_admin_and_foreign_user_are_answered_alike(stranger, admin):
 def test_a_member_who_is_not_admin_cannot_switch_off_2fa(enrolled, make_user):
     colleague = make_user("colleague")
     with pytest.raises(NotAccountAdmin):
-        recovery.admin_disable_two_factor(colleague, enrolled.user.pk, "because", PASSWORD, ORIGIN)
+        recovery.admin_disable_two_factor(colleague, enrolled.user.pk, "because", PASSWORD, ORIGIN,
+                                          second_factor_fresh=True)
     assert factors.enabled(enrolled.user)
 
 
 @pytest.mark.parametrize("reason", ["", "   ", None, "x" * 501])
-def test_admin_must_give_a_reason(enrolled, admin, reason):
+def test_admin_must_give_a_reason(enrolled, admin, reason, admin_factor):
     with pytest.raises(InvalidInput):
-        recovery.admin_disable_two_factor(admin, enrolled.user.pk, reason, PASSWORD, ORIGIN)
+        recovery.admin_disable_two_factor(admin, enrolled.user.pk, reason, PASSWORD, ORIGIN,
+                                          second_factor_fresh=True)
     assert factors.enabled(enrolled.user)
 
 
 @pytest.mark.parametrize("password", ["not the password", None, "", PASSWORD.upper()])
-def test_admin_must_confirm_with_their_own_password(enrolled, admin, password):
+def test_admin_must_confirm_with_their_own_password(enrolled, admin, password, admin_factor):
     with pytest.raises(WrongPassword):
-        recovery.admin_disable_two_factor(admin, enrolled.user.pk, "because", password, ORIGIN)
+        recovery.admin_disable_two_factor(admin, enrolled.user.pk, "because", password, ORIGIN,
+                                          second_factor_fresh=True)
     assert factors.enabled(enrolled.user)
 
 
-def test_admin_password_is_theirs_not_the_users(enrolled, make_user):
+def test_admin_password_is_theirs_not_the_users(enrolled, make_user, enroll):
     boss = make_user("boss", is_admin=True)
+    enroll(boss)
     User.objects.filter(pk=boss.pk).update(password=User.objects.get(login="admin").password)
     boss.refresh_from_db()
     boss.set_password("the boss's own secret phrase")
     boss.save()
     with pytest.raises(WrongPassword):
-        recovery.admin_disable_two_factor(boss, enrolled.user.pk, "because", PASSWORD, ORIGIN)
-    recovery.admin_disable_two_factor(boss, enrolled.user.pk, "because", "the boss's own secret phrase", ORIGIN)
+        recovery.admin_disable_two_factor(boss, enrolled.user.pk, "because", PASSWORD, ORIGIN,
+                                          second_factor_fresh=True)
+    recovery.admin_disable_two_factor(boss, enrolled.user.pk, "because", "the boss's own secret phrase",
+                                      ORIGIN,
+                                      second_factor_fresh=True)
     assert not factors.enabled(enrolled.user)
 
 
-def test_admin_cannot_switch_off_their_own_2fa_this_way(admin, enroll):
+def test_admin_cannot_switch_off_their_own_2fa_this_way(admin, admin_factor):
     """Otherwise an admin session plus the password would skip the admin's second factor."""
-    enroll(admin)
     with pytest.raises(Conflict):
-        recovery.admin_disable_two_factor(admin, admin.pk, "because", PASSWORD, ORIGIN)
+        recovery.admin_disable_two_factor(admin, admin.pk, "because", PASSWORD, ORIGIN,
+                                          second_factor_fresh=True)
     assert factors.enabled(admin)
 
 
-def test_admin_switching_off_a_user_without_2fa_is_refused(member, admin, clock):
+def test_admin_switching_off_a_user_without_2fa_is_refused(member, admin, clock, admin_factor):
     with pytest.raises(TwoFactorDisabled):
-        recovery.admin_disable_two_factor(admin, member.pk, "because", PASSWORD, ORIGIN)
+        recovery.admin_disable_two_factor(admin, member.pk, "because", PASSWORD, ORIGIN,
+                                          second_factor_fresh=True)
     assert not SecurityEvent.objects.filter(type="admin_disabled_two_factor").exists()
 
 
@@ -242,8 +253,9 @@ def test_operator_switching_off_a_user_without_2fa_is_refused(member):
         recovery.operator_disable_two_factor("member", "because")
 
 
-def test_after_recovery_the_user_can_enrol_again(enrolled, admin, clock):
-    recovery.admin_disable_two_factor(admin, enrolled.user.pk, "lost phone", PASSWORD, ORIGIN)
+def test_after_recovery_the_user_can_enrol_again(enrolled, admin, clock, admin_factor):
+    recovery.admin_disable_two_factor(admin, enrolled.user.pk, "lost phone", PASSWORD, ORIGIN,
+                                      second_factor_fresh=True)
     assert signin.check_password("member", PASSWORD, ORIGIN).stage == signin.AUTHENTICATED
     import pyotp
 
@@ -255,7 +267,8 @@ def test_after_recovery_the_user_can_enrol_again(enrolled, admin, clock):
 
 
 def test_mail_that_cannot_be_sent_does_not_undo_the_switch_off(enrolled, admin, monkeypatch, caplog,
-                                                               django_capture_on_commit_callbacks):
+                                                               django_capture_on_commit_callbacks,
+                                                               admin_factor):
     """SECURITY.md (Fail closed): a mail that cannot be sent never undoes the action; it is logged."""
     from twostep.services import notifications
 
@@ -264,6 +277,7 @@ def test_mail_that_cannot_be_sent_does_not_undo_the_switch_off(enrolled, admin, 
 
     monkeypatch.setattr(notifications.EmailMultiAlternatives, "send", broken_send_mail)
     with django_capture_on_commit_callbacks(execute=True):
-        recovery.admin_disable_two_factor(admin, enrolled.user.pk, "lost phone", PASSWORD, ORIGIN)
+        recovery.admin_disable_two_factor(admin, enrolled.user.pk, "lost phone", PASSWORD, ORIGIN,
+                                          second_factor_fresh=True)
     assert_switched_off(enrolled.user)
     assert "could not send two_factor_disabled mail" in caplog.text

@@ -200,9 +200,9 @@ def test_locked_second_factor_refuses_even_a_correct_code_for_good(locked, clock
     assert any("locked" in m.subject for m in mailoutbox)
 
 
-def test_admin_recovery_unlocks_a_locked_user(locked, admin):
+def test_admin_recovery_unlocks_a_locked_user(locked, admin, admin_factor):
     recovery.admin_disable_two_factor(admin, locked.user.pk, "locked out, called the help desk",
-                                      PASSWORD, ORIGIN)
+                                      PASSWORD, ORIGIN, second_factor_fresh=True)
     assert failures(locked.user) == 0
     assert locked.user.second_factor_blocked_until is None
     assert signin.check_password("member", PASSWORD, ORIGIN).stage == signin.AUTHENTICATED

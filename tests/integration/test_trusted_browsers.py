@@ -173,9 +173,10 @@ def test_remembered_browser_is_void_after_disable_and_re_enable(enrolled, clock,
     assert not skipped_code(client)
 
 
-def test_remembered_browser_is_void_after_admin_reset(enrolled, clock, policy, admin, enroll):
+def test_remembered_browser_is_void_after_admin_reset(enrolled, clock, policy, admin, enroll, admin_factor):
     client = remembered_client(enrolled, clock)
-    recovery.admin_disable_two_factor(admin, enrolled.user.pk, "lost phone", PASSWORD, ORIGIN)
+    recovery.admin_disable_two_factor(admin, enrolled.user.pk, "lost phone", PASSWORD, ORIGIN,
+                                      second_factor_fresh=True)
     enroll(enrolled.user)
     assert not skipped_code(client)
 

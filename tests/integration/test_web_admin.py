@@ -66,13 +66,14 @@ def test_users_page_is_forbidden_to_non_admins(client, member):
 
 
 def test_admin_switches_off_two_factor_for_a_user_of_the_account(client, admin, enrolled, mailoutbox,
-                                                              django_capture_on_commit_callbacks):
-    force_login(client, admin)
+                                                              django_capture_on_commit_callbacks, admin_factor):
+    force_login(client, admin)  # no second factor proved in this session: the form asks for a code
     url = f"/account/users/{enrolled.user.pk}/disable-2fa"
     page = client.get(url).content.decode()
-    assert "Reason" in page and 'name="password"' in page
+    assert "Reason" in page and 'name="password"' in page and 'name="code"' in page
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(url, {"reason": "Lost phone, confirmed by phone call", "password": PASSWORD})
+        response = client.post(url, {"reason": "Lost phone, confirmed by phone call", "password": PASSWORD,
+                                     "code": admin_factor.code()})
     assert response.status_code == 302 and response["Location"] == "/account/users"
     assert not factors.enabled(enrolled.user)
     event = SecurityEvent.objects.get(type="admin_disabled_two_factor")
@@ -81,12 +82,12 @@ def test_admin_switches_off_two_factor_for_a_user_of_the_account(client, admin, 
     assert "They have been told by e-mail." in client.get("/account/users").content.decode()
 
 
-def test_admin_switch_off_shows_errors_next_to_fields(client, admin, enrolled):
+def test_admin_switch_off_shows_errors_next_to_fields(client, admin, enrolled, admin_factor):
     force_login(client, admin)
     url = f"/account/users/{enrolled.user.pk}/disable-2fa"
-    response = client.post(url, {"reason": "", "password": PASSWORD})
+    response = client.post(url, {"reason": "", "password": PASSWORD, "code": admin_factor.code()})
     assert response.status_code == 400 and 'id="id_reason_error"' in response.content.decode()
-    response = client.post(url, {"reason": "lost phone", "password": "wrong password"})
+    response = client.post(url, {"reason": "lost phone", "password": "wrong password", "code": admin_factor.code()})
     assert response.status_code == 403
     page = response.content.decode()
     assert 'id="id_password_error"' in page and "The password is not right." in page

@@ -5,13 +5,17 @@ from __future__ import annotations
 from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router
 
+from .. import signin_state
 from ..http import origin
-from ..services import accounts, recovery
+from ..services import accounts, recovery, signin
 from ..services.errors import (
+    AdminNeedsTwoFactor,
     Conflict,
+    InvalidConfirmationCode,
     InvalidInput,
     NotAccountAdmin,
     NotFound,
+    SecondFactorRequired,
     Throttled,
     TwoFactorDisabled,
     WrongPassword,
@@ -41,15 +45,21 @@ def users(request, params: Query[UsersQuery]):
 
 
 @router.post("/users/{id}/two-factor/disable",
-             **spec(DisabledOut, NotAuthenticated, NotAccountAdmin, WrongPassword, SetupRequired, NotFound,
-                    TwoFactorDisabled, Conflict, Throttled, InvalidInput, unsafe=True))
+             **spec(DisabledOut, NotAuthenticated, NotAccountAdmin, AdminNeedsTwoFactor, SecondFactorRequired,
+                    WrongPassword, InvalidConfirmationCode, SetupRequired, NotFound, TwoFactorDisabled, Conflict,
+                    Throttled, InvalidInput, unsafe=True))
 def disable_two_factor(request, id: str, body: AdminDisableIn):
     """Switch 2FA off for a user of the admin's account, with a reason and the admin's password.
 
-    The user's sessions end and the user is e-mailed. A user of another account, or an id that
-    is not a number, is 404 `not_found`. Admins switch their own 2FA off on /me.
+    The admin needs two-factor authentication of their own (else 403 `admin_two_factor_required`)
+    and sends a current app or backup `code`, unless this session signed in with a second
+    factor within the last few minutes (else 403 `second_factor_required`). The user's sessions
+    end and the user is e-mailed. A user of another account, or an id that is not a number, is
+    404 `not_found`. Admins switch their own 2FA off on /me.
     """
-    recovery.admin_disable_two_factor(request.auth, id, body.reason, body.password, origin(request))
+    recovery.admin_disable_two_factor(request.auth, id, body.reason, body.password, origin(request),
+                                      code=body.code,
+                                      second_factor_fresh=signin.second_factor_is_fresh(signin_state.of(request)))
     return {"enabled": False}
 
 

@@ -12,18 +12,21 @@ from ninja import Field, Router, Schema
 
 from .. import signin_state
 from ..http import origin, password_reset_url
-from ..services import passwords, recovery_passes
+from ..services import passwords, recovery_passes, signin
 from ..services.errors import (
+    AdminNeedsTwoFactor,
     Conflict,
+    InvalidConfirmationCode,
     InvalidInput,
     NotAccountAdmin,
     NotFound,
+    SecondFactorRequired,
     Throttled,
     TwoFactorDisabled,
     WrongPassword,
 )
 from .errors import NotAuthenticated, SetupRequired
-from .schemas import Login, Password, Reason, spec, text
+from .schemas import STEP_UP_CODE, Code, Login, Password, Reason, spec, text
 from .security import SignedIn
 
 router = Router(tags=["passwords and recovery"])
@@ -59,6 +62,7 @@ class ChangePasswordIn(Schema):
 class PassIn(Schema):
     reason: Reason = Field(description="Why (1 to 500 characters); kept in the audit log and e-mailed.")
     password: Password = Field(description="The admin's own password.")
+    code: Code | None = Field(None, description=STEP_UP_CODE)
 
 
 class PassOut(Schema):
@@ -70,6 +74,7 @@ class PassOut(Schema):
 
 class ApproveIn(Schema):
     password: Password = Field(description="The approving admin's own password.")
+    code: Code | None = Field(None, description=STEP_UP_CODE)
 
 
 class RequestOut(Schema):
@@ -91,6 +96,11 @@ class ApprovedOut(Schema):
     kind: str
     recovery_pass: str | None = Field(description="For a pass request: the pass, shown this once to the approver.")
     expires_at: datetime | None
+
+
+def _fresh(request) -> bool:
+    """Tell whether this session proved a second factor moments ago (then `code` may be left out)."""
+    return signin.second_factor_is_fresh(signin_state.of(request))
 
 
 @router.post("/auth/password-reset", **spec(ResetOut, Throttled, InvalidInput, unsafe=True))
@@ -122,14 +132,18 @@ def change_password(request, body: ChangePasswordIn):
 
 
 @router.post("/account/users/{id}/recovery-pass", auth=SignedIn(),
-             **spec(PassOut, NotAuthenticated, NotAccountAdmin, WrongPassword, SetupRequired, NotFound,
-                    TwoFactorDisabled, Conflict, Throttled, InvalidInput, unsafe=True))
+             **spec(PassOut, NotAuthenticated, NotAccountAdmin, AdminNeedsTwoFactor, SecondFactorRequired,
+                    WrongPassword, InvalidConfirmationCode, SetupRequired, NotFound, TwoFactorDisabled, Conflict,
+                    Throttled, InvalidInput, unsafe=True))
 def issue_pass(request, id: str, body: PassIn):
     """Issue a one-time sign-in pass for a user of the admin's account (shown this once).
 
-    With the account's second-admin rule the answer is `pending` and another admin approves it.
+    Like switching 2FA off, it needs the admin's own 2FA and a second factor: `code`, or a
+    sign-in with a second factor within the last few minutes. With the account's second-admin
+    rule the answer is `pending` and another admin approves it.
     """
-    issued = recovery_passes.issue(request.auth, id, body.reason, body.password, origin(request))
+    issued = recovery_passes.issue(request.auth, id, body.reason, body.password, origin(request),
+                                   code=body.code, second_factor_fresh=_fresh(request))
     return {"pending": issued.pending, "request_id": issued.request.pk, "recovery_pass": issued.code,
             "expires_at": issued.request.expires_at if issued.code else None}
 
@@ -148,10 +162,12 @@ def recovery_requests(request):
 
 
 @router.post("/account/recovery-requests/{id}/approve", auth=SignedIn(),
-             **spec(ApprovedOut, NotAuthenticated, NotAccountAdmin, WrongPassword, SetupRequired, NotFound,
-                    Conflict, TwoFactorDisabled, Throttled, InvalidInput, unsafe=True))
+             **spec(ApprovedOut, NotAuthenticated, NotAccountAdmin, AdminNeedsTwoFactor, SecondFactorRequired,
+                    WrongPassword, InvalidConfirmationCode, SetupRequired, NotFound, Conflict, TwoFactorDisabled,
+                    Throttled, InvalidInput, unsafe=True))
 def approve(request, id: str, body: ApproveIn):
-    """Approve another admin's request with one's own password; it takes effect at once."""
-    done = recovery_passes.approve(request.auth, id, body.password, origin(request))
+    """Approve another admin's request with one's own password and second factor; it takes effect at once."""
+    done = recovery_passes.approve(request.auth, id, body.password, origin(request),
+                                   code=body.code, second_factor_fresh=_fresh(request))
     return {"kind": done.request.kind, "recovery_pass": done.code,
             "expires_at": done.request.expires_at if done.code else None}

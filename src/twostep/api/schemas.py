@@ -89,9 +89,15 @@ class DisableIn(Schema):
     code: Code = Field(description="A current app code or an unused backup code.")
 
 
+STEP_UP_CODE = ("The admin's own current app code or an unused backup code. It may be left out only "
+                "within a few minutes of signing in with a second factor in this session; otherwise "
+                "the answer is 403 `second_factor_required`.")
+
+
 class AdminDisableIn(Schema):
     reason: Reason = Field(description="Why (1 to 500 characters); kept in the audit log and e-mailed.")
     password: Password = Field(description="The admin's own password.")
+    code: Code | None = Field(None, description=STEP_UP_CODE)
 
 
 class PolicyIn(Schema):

@@ -77,6 +77,20 @@ class NotAccountAdmin(ServiceError):
     default_message = _("Only an account admin can do this.")
 
 
+class AdminNeedsTwoFactor(ServiceError):
+    """An admin without a second factor of their own may not act on anyone else's."""
+
+    code = "admin_two_factor_required"
+    default_message = _("Switch on two-factor authentication for yourself before changing someone else's.")
+
+
+class SecondFactorRequired(ServiceError):
+    """An action on someone else's factors needs the admin's own second factor, proved just now."""
+
+    code = "second_factor_required"
+    default_message = _("Confirm with a current code from your authenticator app, or a backup code.")
+
+
 class NotFound(ServiceError):
     code = "not_found"
     default_message = _("No such user.")

@@ -1,4 +1,11 @@
-"""Letting a locked-out person back in: the account admin's and the operator's switch-off."""
+"""Letting a locked-out person back in: the account admin's and the operator's switch-off.
+
+Every admin action on another user's factors (switching them off here; a one-time pass or an
+approval in recovery_passes) needs the admin's own two-factor authentication and a second
+factor proved just now, besides the password: else a stolen admin password alone — from an
+admin with no second factor to steal — would open everyone else's. The operator's break-glass
+on the command line is not an account admin's action and needs neither.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,17 @@ from ..models import User
 from . import audit, notifications
 from .audit import Origin, Type
 from .authenticators import remove_second_factor
-from .errors import Conflict, InvalidInput, NotAccountAdmin, NotFound, TwoFactorDisabled
+from .errors import (
+    AdminNeedsTwoFactor,
+    Conflict,
+    InvalidCode,
+    InvalidConfirmationCode,
+    InvalidInput,
+    NotAccountAdmin,
+    NotFound,
+    SecondFactorRequired,
+    TwoFactorDisabled,
+)
 from .factors import enabled as is_enabled
 from .reauth import confirm_password
 
@@ -44,18 +61,55 @@ def account_user(admin: User, user_id, origin: Origin | None = None, action: str
     return user
 
 
+def require_own_two_factor(admin: User, target_id, origin: Origin | None, action: str) -> None:
+    """Refuse, and audit, an admin without two-factor authentication acting on another's factors."""
+    if not is_enabled(admin):
+        audit.record(Type.ADMIN_ACCESS_DENIED, actor=admin, account=admin.account, origin=origin,
+                     target=str(target_id)[:40], action=action, reason=AdminNeedsTwoFactor.code)
+        raise AdminNeedsTwoFactor()
+
+
+def confirm_admin(admin: User, password: str | None, code: str | None, origin: Origin, *,
+                  second_factor_fresh: bool) -> None:
+    """Check the admin's password and own second factor before an action on another's factors.
+
+    `code` is a current app code or a backup code of the admin's, checked and spent under the
+    admin's own second-factor throttle (a wrong one counts there and is InvalidConfirmationCode).
+    It may be left out only when the transport vouches that this session proved a second factor
+    within the last few minutes (`second_factor_fresh`, from signin.second_factor_is_fresh).
+    A missing code is refused before the password is tried, so nothing is spent on it.
+    """
+    from . import signin
+
+    if not isinstance(code, str):
+        code = ""
+    code = code.strip()
+    if not code and not second_factor_fresh:
+        raise SecondFactorRequired()
+    confirm_password(admin, password, origin)
+    if code:
+        try:
+            signin.check_code(admin.pk, code, origin, purpose="step_up")
+        except InvalidCode as wrong:  # bad input for this action, not a failed sign-in
+            raise InvalidConfirmationCode(wrong.message, **wrong.extra) from None
+
+
 def admin_disable_two_factor(admin: User, user_id, reason: str, password: str | None,
-                             origin: Origin) -> User:
+                             origin: Origin, *, code: str | None = None,
+                             second_factor_fresh: bool = False) -> User:
     """Switch 2FA off for a user of the admin's account, with a reason and the admin's password.
 
-    The user's sessions end, the event is audited and the user is told by e-mail.
+    The admin needs 2FA of their own and a second factor: `code`, or one proved moments ago
+    in this session (`second_factor_fresh`); see confirm_admin. The user's sessions end, the
+    event is audited and the user is told by e-mail.
     """
     user = account_user(admin, user_id, origin, "disable_two_factor")
+    require_own_two_factor(admin, user.pk, origin, "disable_two_factor")
     reason = _clean_reason(reason)
     if user.pk == admin.pk:
         # Otherwise an admin session plus the password would skip the admin's own second factor.
         raise Conflict(_("Switch off your own two-factor authentication on your security page."))
-    confirm_password(admin, password, origin)
+    confirm_admin(admin, password, code, origin, second_factor_fresh=second_factor_fresh)
     if admin.account.require_second_admin:
         # The account wants two admins: record the request and answer 202 approval_pending.
         from .recovery_passes import ApprovalPending, request_approval

@@ -5,7 +5,8 @@ registering a new authenticator; the old one keeps working until the new one is 
 It is shown once (to the admin who issued or approved it), stored only as a keyed hash, expires
 after TWOSTEP_RECOVERY_PASS_HOURS, and is spent by one conditional UPDATE, so of any number of
 concurrent uses one wins (Keycloak #26106). Wrong passes count toward the user's one
-second-factor throttle. With the account's second-admin rule, an admin's pass or switch-off
+second-factor throttle. Issuing and approving need the admin's own two-factor authentication
+and a second factor proved just now (recovery.confirm_admin). With the account's second-admin rule, an admin's pass or switch-off
 waits as a RecoveryRequest until another admin of the account approves it with their password.
 """
 
@@ -33,7 +34,6 @@ from .errors import (
     TwoFactorDisabled,
 )
 from .factors import enabled as is_enabled
-from .reauth import confirm_password
 
 Kind = RecoveryRequest.Kind
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # 31 symbols, no 0/O, 1/I/L
@@ -107,18 +107,21 @@ def request_approval(admin: User, user: User, kind: str, reason: str, origin: Or
     return request
 
 
-def issue(admin: User, user_id, reason: str, password: str | None, origin: Origin) -> Issued:
+def issue(admin: User, user_id, reason: str, password: str | None, origin: Origin, *,
+          code: str | None = None, second_factor_fresh: bool = False) -> Issued:
     """Issue a one-time sign-in pass for a user of the admin's account (or ask for approval).
 
-    Same account, a reason, the admin's own password, never for oneself.
+    Same account, a reason, the admin's own password and second factor (`code`, or one proved
+    moments ago: recovery.confirm_admin), never for oneself.
     """
-    from .recovery import _clean_reason
+    from .recovery import _clean_reason, confirm_admin, require_own_two_factor
 
     user = _target(admin, user_id, origin, "issue_recovery_pass")
+    require_own_two_factor(admin, user.pk, origin, "issue_recovery_pass")
     reason = _clean_reason(reason)
     if user.pk == admin.pk:
         raise Conflict(_("You cannot issue a sign-in pass for yourself."))
-    confirm_password(admin, password, origin)
+    confirm_admin(admin, password, code, origin, second_factor_fresh=second_factor_fresh)
     if not is_enabled(user):
         raise TwoFactorDisabled(_("This user has no two-factor authentication: the password alone signs them in."))
     if admin.account.require_second_admin:
@@ -172,9 +175,14 @@ class Approved:
     code: str | None  # the pass, for a pass request: shown to the approver once
 
 
-def approve(approver: User, request_id, password: str | None, origin: Origin) -> Approved:
-    """Approve another admin's pending request with one's own password; it takes effect now."""
-    from .recovery import disable_now
+def approve(approver: User, request_id, password: str | None, origin: Origin, *,
+            code: str | None = None, second_factor_fresh: bool = False) -> Approved:
+    """Approve another admin's pending request with one's own password; it takes effect now.
+
+    The approver needs their own 2FA and a second factor, as the requester did
+    (recovery.confirm_admin).
+    """
+    from .recovery import confirm_admin, disable_now, require_own_two_factor
 
     if not approver.is_account_admin:
         raise NotAccountAdmin()
@@ -185,11 +193,12 @@ def approve(approver: User, request_id, password: str | None, origin: Origin) ->
     request = RecoveryRequest.objects.filter(pk=request_id, account_id=approver.account_id).first()
     if request is None:
         raise NotFound(_("No such request."))
+    require_own_two_factor(approver, request.user_id, origin, "approve_recovery_request")
     if request.requested_by_id == approver.pk:
         raise Conflict(_("Another admin must approve your own request."))
     if request.user_id == approver.pk:
         raise Conflict(_("You cannot approve a request about yourself."))
-    confirm_password(approver, password, origin)
+    confirm_admin(approver, password, code, origin, second_factor_fresh=second_factor_fresh)
     now = clock.utcnow()
     with transaction.atomic():
         won = RecoveryRequest.objects.filter(

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from ... import signin_state
 from ...http import origin, status_for
-from ...services import accounts, recovery
+from ...services import accounts, recovery, signin
 from ...services.errors import (
+    InvalidCode,
     InvalidInput,
     NotAccountAdmin,
     NotFound,
+    SecondFactorRequired,
     ServiceError,
     Throttled,
     WrongPassword,
@@ -25,6 +30,36 @@ from ..forms import AdminDisableForm, PolicyForm, SearchForm
 from .common import render_throttled, signed_in_required
 
 DISABLE_TEMPLATE = "twostep/account/disable_two_factor.html"
+
+
+class StepUpForm(AdminDisableForm):
+    """A reason, the admin's password and, unless a second factor was proved moments ago, a code."""
+
+    code = forms.CharField(
+        label=gettext_lazy("A current code from your app, or one of your backup codes"), max_length=64,
+        help_text=gettext_lazy("Your own second factor confirms that it is you changing someone else's."),
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "none",
+                                      "spellcheck": "false", "class": "code-input"}),
+    )
+
+    def __init__(self, *args, need_code=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not need_code:
+            del self.fields["code"]  # the field is not shown, and nothing typed in it is read
+
+
+def step_up_context(request) -> dict:
+    """What the admin's forms need to know of the admin's own second factor."""
+    return {"admin_has_2fa": enabled(request.user),
+            "step_up_fresh": signin.second_factor_is_fresh(signin_state.of(request))}
+
+
+def step_up_error(form, error: ServiceError) -> bool:
+    """Put a wrong or missing code under the code field; tell whether it was one."""
+    if isinstance(error, InvalidCode | SecondFactorRequired) and "code" in form.fields:
+        form.add_error("code", error.message)
+        return True
+    return False
 
 
 @require_safe
@@ -46,6 +81,7 @@ def users(request):
         "paged": bool(wanted["after"]),
         "policy_form": PolicyForm(initial={"require_two_factor": request.user.account.require_two_factor}),
         "account_name": request.user.account.name,
+        **step_up_context(request),
     })
 
 
@@ -75,21 +111,24 @@ def account_user_or_404(request, user_id, action: str):
         raise Http404() from None
 
 
-@sensitive_post_parameters("password")
+@sensitive_post_parameters("password", "code")
 @require_http_methods(["GET", "HEAD", "POST"])
 @signed_in_required
 def disable_two_factor(request, user_id: int):
     target = account_user_or_404(request, user_id, "disable_two_factor")
     context = {"target": target, "target_has_2fa": enabled(target),
-               "is_self": target.pk == request.user.pk}
+               "is_self": target.pk == request.user.pk, **step_up_context(request)}
+    need_code = context["admin_has_2fa"] and not context["step_up_fresh"]
     if request.method != "POST":
-        return render(request, DISABLE_TEMPLATE, {**context, "form": AdminDisableForm()})
-    form = context["form"] = AdminDisableForm(request.POST)
+        return render(request, DISABLE_TEMPLATE, {**context, "form": StepUpForm(need_code=need_code)})
+    form = context["form"] = StepUpForm(request.POST, need_code=need_code)
     if not form.is_valid():
         return render(request, DISABLE_TEMPLATE, context, status=400)
     try:
         recovery.admin_disable_two_factor(request.user, user_id, form.cleaned_data["reason"],
-                                          form.cleaned_data["password"], origin(request))
+                                          form.cleaned_data["password"], origin(request),
+                                          code=form.cleaned_data.get("code"),
+                                          second_factor_fresh=context["step_up_fresh"])
     except NotAccountAdmin as error:
         raise PermissionDenied(error.message) from None
     except NotFound:
@@ -106,7 +145,8 @@ def disable_two_factor(request, user_id: int):
         if error.code == "approval_pending":  # the account's second-admin rule (recovery_passes)
             messages.info(request, error.message)
             return redirect("web:users")
-        context["page_error"] = error.message
+        if not step_up_error(form, error):
+            context["page_error"] = error.message
         return render(request, DISABLE_TEMPLATE, context, status=status_for(error))
     messages.success(request, _("Two-factor authentication is off for %(login)s. They have been told by e-mail.")
                      % {"login": target.login})

@@ -26,8 +26,8 @@ from ...services.errors import (
     WrongPassword,
 )
 from ...services.signin import SECOND_FACTOR
-from ..forms import AdminDisableForm, _password_field
-from .account_admin import account_user_or_404
+from ..forms import _password_field
+from .account_admin import StepUpForm, account_user_or_404, step_up_context, step_up_error
 from .common import next_param, render_throttled, signed_in_required, with_next
 
 ISSUE_TEMPLATE = "twostep/recovery/issue.html"
@@ -45,6 +45,7 @@ class PassForm(forms.Form):
 
 class ApproveForm(forms.Form):
     password = _password_field(gettext_lazy("Your own password"))
+    code = forms.CharField(max_length=64, required=False)  # left out only just after a sign-in
 
 
 class DeadlineForm(forms.Form):
@@ -101,21 +102,24 @@ def issue_pass_lookup(request):
     return redirect("web:admin_recovery_pass", user_id=user.pk)
 
 
-@sensitive_post_parameters("password")
+@sensitive_post_parameters("password", "code")
 @require_http_methods(["GET", "HEAD", "POST"])
 @signed_in_required
 def issue_pass(request, user_id: int):
     target = account_user_or_404(request, user_id, "issue_recovery_pass")
     context = {"target": target, "is_self": target.pk == request.user.pk,
-               "second_admin": request.user.account.require_second_admin}
+               "second_admin": request.user.account.require_second_admin, **step_up_context(request)}
+    need_code = context["admin_has_2fa"] and not context["step_up_fresh"]
     if request.method != "POST":
-        return render(request, ISSUE_TEMPLATE, {**context, "form": AdminDisableForm()})
-    form = context["form"] = AdminDisableForm(request.POST)
+        return render(request, ISSUE_TEMPLATE, {**context, "form": StepUpForm(need_code=need_code)})
+    form = context["form"] = StepUpForm(request.POST, need_code=need_code)
     if not form.is_valid():
         return render(request, ISSUE_TEMPLATE, context, status=400)
     try:
         issued = recovery_passes.issue(request.user, user_id, form.cleaned_data["reason"],
-                                       form.cleaned_data["password"], origin(request))
+                                       form.cleaned_data["password"], origin(request),
+                                       code=form.cleaned_data.get("code"),
+                                       second_factor_fresh=context["step_up_fresh"])
     except Throttled as error:
         return render_throttled(request, ISSUE_TEMPLATE, context, error)
     except InvalidInput as error:
@@ -125,7 +129,8 @@ def issue_pass(request, user_id: int):
         form.add_error("password", error.message)
         return render(request, ISSUE_TEMPLATE, context, status=status_for(error))
     except ServiceError as error:
-        context["page_error"] = error.message
+        if not step_up_error(form, error):
+            context["page_error"] = error.message
         return render(request, ISSUE_TEMPLATE, context, status=status_for(error))
     if issued.pending:
         messages.info(request, _("The pass for %(login)s waits for another admin's approval.")
@@ -135,7 +140,7 @@ def issue_pass(request, user_id: int):
                                             "expires_at": issued.request.expires_at})
 
 
-@sensitive_post_parameters("password")
+@sensitive_post_parameters("password", "code")
 @require_POST
 @signed_in_required
 def approve(request, request_id: int):
@@ -144,7 +149,9 @@ def approve(request, request_id: int):
         messages.error(request, _("Enter your password to approve."))
         return redirect("web:users")
     try:
-        done = recovery_passes.approve(request.user, request_id, form.cleaned_data["password"], origin(request))
+        done = recovery_passes.approve(request.user, request_id, form.cleaned_data["password"], origin(request),
+                                       code=form.cleaned_data["code"],
+                                       second_factor_fresh=step_up_context(request)["step_up_fresh"])
     except NotAccountAdmin as error:
         raise PermissionDenied(error.message) from None
     except NotFound:
