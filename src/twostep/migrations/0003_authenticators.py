@@ -24,6 +24,14 @@ def forwards(apps, schema_editor):
         sets.append(BackupCodeSet(user_id=user.pk, salt=user.backup_codes_salt, size=size,
                                   generated_at=user.backup_codes_generated_at, saved_at=user.backup_codes_generated_at))
     BackupCodeSet.objects.bulk_create(sets)
+    _check_now(schema_editor)
+
+
+def _check_now(schema_editor):
+    """Check the rows' foreign keys now, not at commit: PostgreSQL refuses to alter a table with
+    deferred checks pending ("pending trigger events"), and the steps after this one alter these."""
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 def backwards(apps, schema_editor):
