@@ -147,6 +147,9 @@ class MemorySession:
     def proof(self):
         return self.proof_data
 
+    def update_proof(self, **changes):
+        self.proof_data = {**self.proof_data, **changes}
+
     def put(self, key, value):
         self.stash[key] = value
 

@@ -301,7 +301,7 @@ class SecurityEvent(models.Model):
         RECOVERY_PASS_ISSUED = "recovery_pass_issued", _("One-time sign-in pass issued")
         RECOVERY_PASS_USED = "recovery_pass_used", _("One-time sign-in pass used")
         REMINDER_SENT = "reminder_sent", _("Reminder to set up two-factor authentication sent")
-        ADMIN_ACCESS_DENIED = "admin_access_denied", _("Admin action on a user outside the account refused")
+        ADMIN_ACCESS_DENIED = "admin_access_denied", _("Admin action on another user refused")
 
     type = models.CharField(max_length=40, choices=Type.choices)
     at = models.DateTimeField(db_index=True)

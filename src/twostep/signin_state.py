@@ -60,6 +60,9 @@ class WebSession:
     def proof(self) -> dict:
         return self.store.get(PROOF) or {}
 
+    def update_proof(self, **changes) -> None:
+        self.store[PROOF] = {**self.proof(), **changes}
+
     def put(self, key: str, value) -> None:
         stash = self.store.get(STASH) or {}
         stash[key] = {"value": value, "at": clock.now()}
@@ -107,9 +110,15 @@ def signed_in_with_pass(request) -> bool:
 
 def recovered(request) -> None:
     """Note that the person registered a new authenticator after a recovery sign-in."""
-    proof = of(request).proof()
-    if proof.get("recovery"):
-        request.session[PROOF] = {**proof, "recovery": None}
+    session = of(request)
+    if session.proof().get("recovery"):
+        session.update_proof(recovery=None)
+
+
+def stepped_up(request, code) -> None:
+    """After an action that a second factor typed just now allowed, count this session as fresh."""
+    if code:
+        signin.stepped_up(of(request))
 
 
 def sign_out(request) -> None:

@@ -247,3 +247,20 @@ def test_web_approval_form_asks_for_a_code(client, pending_pass, second_admin, e
     response = client.post(f"/account/recovery-requests/{pending_pass.pk}/approve",
                            {"password": PASSWORD, "code": approver.code()})
     assert response.status_code == 200 and 'id="recovery-pass"' in response.content.decode()
+
+
+def test_api_a_code_typed_for_one_action_makes_the_session_fresh_for_the_next(api, admin, admin_factor, enrolled,
+                                                                               make_user, enroll, clock, settings):
+    other = enroll(make_user("other"))
+    api.sign_in("admin", enrolled=admin_factor)
+    clock.advance(settings.TWOSTEP_REAUTH_MINUTES * 60 + 1)
+    first = f"/account/users/{enrolled.user.pk}/two-factor/disable"
+    response = api.post(first, {"reason": "lost phone", "password": PASSWORD, "code": admin_factor.code()})
+    assert response.status_code == 200
+    second = f"/account/users/{other.user.pk}/two-factor/disable"
+    response = api.post(second, {"reason": "lost phone too", "password": PASSWORD})  # no code: fresh now
+    assert response.status_code == 200, response.content
+    clock.advance(settings.TWOSTEP_REAUTH_MINUTES * 60 + 1)
+    third = enroll(make_user("third"))
+    assert_error(api.post(f"/account/users/{third.user.pk}/two-factor/disable",
+                          {"reason": "and again", "password": PASSWORD}), 403, "second_factor_required")

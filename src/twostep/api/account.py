@@ -60,6 +60,7 @@ def disable_two_factor(request, id: str, body: AdminDisableIn):
     recovery.admin_disable_two_factor(request.auth, id, body.reason, body.password, origin(request),
                                       code=body.code,
                                       second_factor_fresh=signin.second_factor_is_fresh(signin_state.of(request)))
+    signin_state.stepped_up(request, body.code)
     return {"enabled": False}
 
 

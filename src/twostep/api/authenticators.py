@@ -110,7 +110,8 @@ def add_key(request, body: CredentialIn):
                     InvalidInput, unsafe=True))
 def confirm_app(request, id: int, body: CodeIn):
     """Confirm a pending authenticator app with its first code; it joins the others."""
-    done = authenticators.confirm_app(request.auth, body.code, origin(request), authenticator_id=id)
+    done = authenticators.confirm_app(request.auth, body.code, origin(request), authenticator_id=id,
+                                      new_codes=signin_state.after_recovery(request))
     return _added(request, done)
 
 

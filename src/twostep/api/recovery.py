@@ -144,6 +144,7 @@ def issue_pass(request, id: str, body: PassIn):
     """
     issued = recovery_passes.issue(request.auth, id, body.reason, body.password, origin(request),
                                    code=body.code, second_factor_fresh=_fresh(request))
+    signin_state.stepped_up(request, body.code)
     return {"pending": issued.pending, "request_id": issued.request.pk, "recovery_pass": issued.code,
             "expires_at": issued.request.expires_at if issued.code else None}
 
@@ -169,5 +170,6 @@ def approve(request, id: str, body: ApproveIn):
     """Approve another admin's request with one's own password and second factor; it takes effect at once."""
     done = recovery_passes.approve(request.auth, id, body.password, origin(request),
                                    code=body.code, second_factor_fresh=_fresh(request))
+    signin_state.stepped_up(request, body.code)
     return {"kind": done.request.kind, "recovery_pass": done.code,
             "expires_at": done.request.expires_at if done.code else None}

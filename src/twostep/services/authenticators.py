@@ -116,7 +116,7 @@ def confirm_app(user: User, code: str, origin: Origin, *, replace_apps: bool = F
                     fields={"last_step": step})
 
 
-def add_confirmed(user: User, row_fields: dict, origin: Origin) -> Added:
+def add_confirmed(user: User, row_fields: dict, origin: Origin, *, new_codes: bool = False) -> Added:
     """Store an authenticator whose kind proved it at once (a WebAuthn registration)."""
     now = clock.utcnow()
     with transaction.atomic():
@@ -125,7 +125,7 @@ def add_confirmed(user: User, row_fields: dict, origin: Origin) -> Added:
         name = _free_name(user, row_fields.pop("name"))
         row = Authenticator.objects.create(user=user, name=name, confirmed=True, confirmed_at=now,
                                            last_used_at=now, **row_fields)
-        return _finish(user, row, origin, now, first=first, replaced=False, new_codes=False)
+        return _finish(user, row, origin, now, first=first, replaced=False, new_codes=new_codes)
 
 
 def _confirm(user: User, row: Authenticator, origin: Origin, *, fields: dict, replace_apps: bool = False,

@@ -33,10 +33,16 @@ def start(session, user: User, password: str | None, origin: Origin, rp: webauth
 
 
 def finish(session, user: User, credential, origin: Origin) -> authenticators.Added:
-    """Check the browser's answer and add the key to the user's authenticators."""
+    """Check the browser's answer and add the key to the user's authenticators.
+
+    After a sign-in without an authenticator (a backup code, an admin's pass) the key comes with
+    a fresh set of backup codes, as a new app does.
+    """
+    from . import signin
+
     ceremony = webauthn.Ceremony.from_json(session.take(REGISTRATION))
     fields = webauthn.check_registration(user, credential, ceremony)
     try:
-        return authenticators.add_confirmed(user, fields, origin)
+        return authenticators.add_confirmed(user, fields, origin, new_codes=bool(signin.after_recovery(session)))
     except IntegrityError:  # the same key, registered by a concurrent request a moment ago
         raise InvalidInput(_("This security key is registered already.")) from None

@@ -54,6 +54,7 @@ class Session(Protocol):
     def complete(self, user: User, proof: dict) -> None: ...  # full sign-in: a new key (ASVS 7.2.4)
     def end(self) -> None: ...
     def proof(self) -> dict: ...
+    def update_proof(self, **changes) -> None: ...
     def put(self, key: str, value) -> None: ...
     def take(self, key: str): ...
 
@@ -122,6 +123,12 @@ def second_factor_is_fresh(session: Session) -> bool:
     """Tell whether this session proved a second factor within the last few minutes."""
     at = session.proof().get("second_factor_at") or 0
     return clock.now() - at < settings.TWOSTEP_REAUTH_MINUTES * 60
+
+
+def stepped_up(session: Session) -> None:
+    """Note that the signed-in person proved a second factor again just now (an admin's step-up)."""
+    if session.signed_in_user() is not None:
+        session.update_proof(second_factor_at=clock.now())
 
 
 def after_recovery(session: Session) -> str | None:

@@ -148,6 +148,7 @@ def disable_two_factor(request, user_id: int):
         if not step_up_error(form, error):
             context["page_error"] = error.message
         return render(request, DISABLE_TEMPLATE, context, status=status_for(error))
+    signin_state.stepped_up(request, form.cleaned_data.get("code"))
     messages.success(request, _("Two-factor authentication is off for %(login)s. They have been told by e-mail.")
                      % {"login": target.login})
     return redirect("web:users")

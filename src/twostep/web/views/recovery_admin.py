@@ -132,6 +132,7 @@ def issue_pass(request, user_id: int):
         if not step_up_error(form, error):
             context["page_error"] = error.message
         return render(request, ISSUE_TEMPLATE, context, status=status_for(error))
+    signin_state.stepped_up(request, form.cleaned_data.get("code"))
     if issued.pending:
         messages.info(request, _("The pass for %(login)s waits for another admin's approval.")
                       % {"login": target.login})
@@ -159,6 +160,7 @@ def approve(request, request_id: int):
     except ServiceError as error:
         messages.error(request, str(error.message))
         return redirect("web:users")
+    signin_state.stepped_up(request, form.cleaned_data["code"])
     if done.code:
         return render(request, SHOWN_TEMPLATE, {"target": done.request.user, "code": done.code,
                                                 "expires_at": done.request.expires_at})
