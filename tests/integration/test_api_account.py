@@ -35,6 +35,7 @@ def test_users_lists_own_account(api, admin, enrolled, stranger):
     assert row == {
         "id": enrolled.user.pk, "login": "member", "email": "member@acme.example", "is_admin": False,
         "two_factor_enabled": True, "backup_codes_remaining": 10, "last_login": None,
+        "authenticators": [{"kind": "totp", "name": "Authenticator app"}],
     }
     assert body["users"][0]["is_admin"] is True and body["users"][0]["last_login"]
 
