@@ -58,8 +58,10 @@ test-postgres: install
 test-browser: install
 	$(BIN)/pytest -m browser $(ARGS)
 
+# ruff, and the import contracts that hold the layers (pyproject.toml [tool.importlinter]).
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-logo
 
 bench: install-serve
 	$(BIN)/python bench/run.py

@@ -98,15 +98,12 @@ def _worker(args) -> None:
 
 def _mail_status(args) -> None:
     _setup()
-    from .models import Mail
     from .services import outbox
 
     counts = outbox.counts()
-    failed = Mail.objects.filter(status=Mail.Status.FAILED).select_related("user").order_by("-created_at")
-    retrying = Mail.objects.filter(status=Mail.Status.QUEUED, attempts__gt=0).select_related("user")
     rows = [{"id": m.pk, "kind": m.kind, "login": m.user.login, "status": m.status, "attempts": m.attempts,
              "created_at": _iso(m.created_at), "next_attempt_at": _iso(m.next_attempt_at),
-             "error": m.last_error} for m in [*retrying.order_by("next_attempt_at"), *failed[:50]]]
+             "error": m.last_error} for m in outbox.troubled()]
     if args.json:
         print(json.dumps({"counts": counts, "mails": rows}, ensure_ascii=False, indent=2))
         return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from twostep.core import clock as clock_module
 from twostep.models import Account, SecurityEvent, User
 from twostep.services import accounts
 
@@ -161,3 +162,50 @@ def test_policy_by_post_is_method_not_allowed(api, admin):
     response = api.post("/account/policy", {"require_two_factor": True})
     assert_error(response, 405, "method_not_allowed")
     assert "PUT" in response["Allow"]
+
+
+# PUT /account/policy is all or nothing ------------------------------------------------------
+
+POLICY_BEFORE = {"require_two_factor": False, "require_two_factor_from": None, "remember_browser_days": 0,
+                 "require_second_admin": False, "allow_passkeys": False}
+
+
+def policy_of(admin) -> dict:
+    account = Account.objects.get(pk=admin.account_id)
+    return {field: getattr(account, field) for field in POLICY_BEFORE}
+
+
+@pytest.mark.parametrize(("body", "wrong"), [
+    ({"require_second_admin": True, "remember_browser_days": None}, "remember_browser_days"),
+    ({"require_two_factor": True, "allow_passkeys": None}, "allow_passkeys"),
+    ({"remember_browser_days": 30, "allow_passkeys": True, "require_two_factor": None}, "require_two_factor"),
+    ({"allow_passkeys": True, "require_second_admin": True, "require_two_factor_from": "2001-01-01"},
+     "require_two_factor_from"),
+    ({"require_two_factor_from": None, "require_second_admin": None}, "require_second_admin"),
+])
+def test_policy_with_one_wrong_field_changes_nothing(api, admin, body, wrong):
+    api.sign_in("admin")
+    events = SecurityEvent.objects.filter(type="policy_changed").count()
+    answer = assert_error(api.put("/account/policy", body), 422, "invalid_input")
+    assert list(answer["fields"]) == [wrong]
+    assert answer["fields"][wrong] in answer["message"]
+    assert policy_of(admin) == POLICY_BEFORE
+    assert SecurityEvent.objects.filter(type="policy_changed").count() == events
+
+
+def test_policy_changes_every_field_sent_with_one_event(api, admin, clock):
+    api.sign_in("admin")
+    day = clock_module.utcnow().date().isoformat()
+    body = {"require_second_admin": True, "remember_browser_days": 30, "allow_passkeys": True,
+            "require_two_factor_from": day, "require_two_factor": False}
+    assert api.put("/account/policy", body).json() == body
+    event = SecurityEvent.objects.get(type="policy_changed")
+    # require_two_factor was False already: the event says what changed, nothing else.
+    assert event.detail == {"require_second_admin": True, "remember_browser_days": 30, "allow_passkeys": True,
+                            "require_two_factor_from": day}
+
+
+def test_policy_sent_as_it_is_records_no_event(api, admin):
+    api.sign_in("admin")
+    assert api.put("/account/policy", {"require_two_factor": False, "allow_passkeys": False}).status_code == 200
+    assert not SecurityEvent.objects.filter(type="policy_changed").exists()

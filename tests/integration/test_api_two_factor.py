@@ -240,7 +240,8 @@ def test_security_events_lists_own_events_newest_first(api, admin, member):
     assert {e["actor"] for e in events if e["type"] == "sign_in"} == {"member"}
     first = events[0]
     assert set(first) == {"id", "type", "description", "at", "ip", "user_agent", "actor"}
-    assert first["ip"] == "127.0.0.1" and first["description"] == "Signed in"
+    assert first["ip"] == "127.0.0.1" and first["description"] == (
+        "Signed in with the password alone (two-factor authentication off)")
     ids = [e["id"] for e in events]
     assert ids == sorted(ids, reverse=True)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router
 
 from .. import signin_state
@@ -69,35 +68,13 @@ def disable_two_factor(request, id: str, body: AdminDisableIn):
 def set_policy(request, body: PolicyIn):
     """Set the account's policy: require 2FA now, from a date, and a second admin's approval.
 
-    Only the fields sent change; the answer echoes them with `require_two_factor`. Users without
-    2FA are held at `setup_required` once it is required (from the date on, for a deadline).
+    Only the fields sent change, all of them or none: one wrong field is 422 `invalid_input`
+    naming it in `fields`, and nothing is saved. The answer echoes the fields sent with
+    `require_two_factor`. Users without 2FA are held at `setup_required` once it is required
+    (from the date on, for a deadline).
     """
-    sent, admin, where = body.model_fields_set, request.auth, origin(request)
-    if not sent:
-        raise InvalidInput(_("Send at least one policy field."))
-    out = {}
-    if "require_two_factor_from" in sent:
-        account = accounts.set_two_factor_deadline(admin, body.require_two_factor_from, where)
-        out["require_two_factor_from"] = account.require_two_factor_from
-    if "require_second_admin" in sent:
-        if body.require_second_admin is None:
-            raise InvalidInput(_("require_second_admin must be true or false."))
-        account = accounts.set_require_second_admin(admin, body.require_second_admin, where)
-        out["require_second_admin"] = account.require_second_admin
-    if "remember_browser_days" in sent:
-        if body.remember_browser_days is None:
-            raise InvalidInput(_("remember_browser_days must be a whole number from 0 to 90."))
-        account = accounts.set_remember_browser_days(admin, body.remember_browser_days, where)
-        out["remember_browser_days"] = account.remember_browser_days
-    if "allow_passkeys" in sent:
-        if body.allow_passkeys is None:
-            raise InvalidInput(_("allow_passkeys must be true or false."))
-        account = accounts.set_allow_passkeys(admin, body.allow_passkeys, where)
-        out["allow_passkeys"] = account.allow_passkeys
-    if "require_two_factor" in sent:
-        if body.require_two_factor is None:
-            raise InvalidInput(_("require_two_factor must be true or false."))
-        account = accounts.set_require_two_factor(admin, body.require_two_factor, where)
-    else:
-        account = admin.account.__class__.objects.get(pk=admin.account_id)
-    return {"require_two_factor": account.require_two_factor, **out}
+    sent = sorted(body.model_fields_set)
+    account = accounts.change_policy(request.auth, {field: getattr(body, field) for field in sent},
+                                     origin(request))
+    return {"require_two_factor": account.require_two_factor,
+            **{field: getattr(account, field) for field in sent}}

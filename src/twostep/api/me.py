@@ -117,7 +117,7 @@ def security_events(request, params: Query[EventsQuery]):
     events, next_cursor = activity.own_events(request.auth, before=params.cursor)
     return {
         "events": [
-            {"id": e.pk, "type": e.type, "description": str(e.get_type_display()), "at": e.at,
+            {"id": e.pk, "type": e.type, "description": activity.describe(e), "at": e.at,
              "ip": e.ip, "user_agent": e.user_agent, "actor": e.actor_label or None}
             for e in events
         ],

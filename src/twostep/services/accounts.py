@@ -164,31 +164,81 @@ def list_users(admin: User, *, query: str = "", after: str | None = None,
     return _with_authenticators(page), next_cursor
 
 
-def _change_policy(admin: User, field: str, value, origin: Origin, *, audit_value=None,
-                   after_change=None) -> Account:
-    """Set one policy field of the admin's account (row locked), auditing only a real change."""
+# The account's policy ---------------------------------------------------------------------------
+
+POLICY_FIELDS = ("require_two_factor", "require_two_factor_from", "remember_browser_days",
+                 "require_second_admin", "allow_passkeys")
+_BOOLEAN_FIELDS = ("require_two_factor", "require_second_admin", "allow_passkeys")
+
+
+def _refuse(field: str, message) -> None:
+    raise InvalidInput(message, fields={field: str(message)})
+
+
+def _clean_policy_value(field: str, value):
+    """Return the value to store for one policy field, or raise InvalidInput naming the field."""
+    from .trusted_browsers import MAX_DAYS
+
+    if field in _BOOLEAN_FIELDS:
+        if not isinstance(value, bool):
+            _refuse(field, _("%(field)s must be true or false.") % {"field": field})
+        return value
+    if field == "remember_browser_days":
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DAYS:
+            _refuse(field, _("Remembering a browser lasts 1 to 90 days, or 0 to switch it off."))
+        return value
+    if field == "require_two_factor_from":
+        if value is not None and (not isinstance(value, date) or isinstance(value, datetime)):
+            _refuse(field, _("Enter a date as YYYY-MM-DD, or leave it empty."))
+        # A date in the past would force everyone at once without a warning; the plain
+        # requirement is the way to do that.
+        if value is not None and value < clock.utcnow().date():
+            _refuse(field, _("The date is in the past: choose today or a later day."))
+        return value
+    _refuse(field, _("There is no policy setting “%(field)s”.") % {"field": str(field)[:40]})
+
+
+def _audit_value(value):
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def change_policy(admin: User, changes: dict, origin: Origin) -> Account:
+    """Change some of the account's policy fields at once: all of them, or none.
+
+    `changes` maps names of POLICY_FIELDS to their new values. Every value is checked before
+    anything is written; one that is wrong raises InvalidInput naming its field (`fields`) and
+    nothing changes. The fields are then written together with the account row locked, and one
+    `policy_changed` event records exactly the fields whose value changed (none: no event).
+    """
+    from . import trusted_browsers
+
     if not admin.is_account_admin:
         raise NotAccountAdmin()
+    if not changes:
+        raise InvalidInput(_("Send at least one policy field."))
+    wanted = {field: _clean_policy_value(field, value) for field, value in changes.items()}
     with transaction.atomic():
         account = Account.objects.select_for_update().get(pk=admin.account_id)
-        if getattr(account, field) != value:
-            setattr(account, field, value)
-            account.save(update_fields=[field])
-            if after_change is not None:
-                after_change(account)
+        changed = {field: value for field, value in wanted.items() if getattr(account, field) != value}
+        if changed:
+            for field, value in changed.items():
+                setattr(account, field, value)
+            account.save(update_fields=list(changed))
+            if "remember_browser_days" in changed:
+                trusted_browsers.apply_policy(account)
             audit.record(Type.POLICY_CHANGED, user=admin, actor=admin, origin=origin,
-                         **{field: value if audit_value is None else audit_value})
+                         **{field: _audit_value(value) for field, value in changed.items()})
     return account
 
 
 def set_require_two_factor(admin: User, require: bool, origin: Origin) -> Account:
     """Require (or stop requiring) 2FA of every user of the admin's account."""
-    return _change_policy(admin, "require_two_factor", bool(require), origin)
+    return change_policy(admin, {"require_two_factor": bool(require)}, origin)
 
 
 def set_allow_passkeys(admin: User, allow: bool, origin: Origin) -> Account:
     """Let the account's users sign in with a passkey alone (or stop letting them)."""
-    return _change_policy(admin, "allow_passkeys", bool(allow), origin)
+    return change_policy(admin, {"allow_passkeys": bool(allow)}, origin)
 
 
 def two_factor_required(account: Account, today: date | None = None) -> bool:
@@ -209,34 +259,18 @@ def enrolment_counts(admin: User) -> tuple[int, int]:
 
 
 def set_two_factor_deadline(admin: User, deadline: date | None, origin: Origin) -> Account:
-    """Set (or clear, with None) the date from which the admin's account requires 2FA.
-
-    A date in the past is refused: it would force everyone at once without a warning; use the
-    plain requirement for that.
-    """
-    if not admin.is_account_admin:
-        raise NotAccountAdmin()
-    if deadline is not None and deadline < clock.utcnow().date():
-        raise InvalidInput(_("The date is in the past: choose today or a later day."))
-    return _change_policy(admin, "require_two_factor_from", deadline, origin,
-                          audit_value=deadline.isoformat() if deadline else None)
+    """Set (or clear, with None) the date from which the admin's account requires 2FA (not a past one)."""
+    return change_policy(admin, {"require_two_factor_from": deadline}, origin)
 
 
 def set_require_second_admin(admin: User, require: bool, origin: Origin) -> Account:
     """Make an admin's switch-off or recovery pass wait for another admin's approval (or not)."""
-    return _change_policy(admin, "require_second_admin", bool(require), origin)
+    return change_policy(admin, {"require_second_admin": bool(require)}, origin)
 
 
 def set_remember_browser_days(admin: User, days: int, origin: Origin) -> Account:
     """Let the account's users skip the second step on a browser for 1-90 days (0: never)."""
-    from . import trusted_browsers
-
-    if not admin.is_account_admin:
-        raise NotAccountAdmin()
-    if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= trusted_browsers.MAX_DAYS:
-        raise InvalidInput(_("Remembering a browser lasts 1 to 90 days, or 0 to switch it off."))
-    return _change_policy(admin, "remember_browser_days", days, origin,
-                          after_change=trusted_browsers.apply_policy)
+    return change_policy(admin, {"remember_browser_days": days}, origin)
 
 
 def set_language(user: User, language: str) -> None:

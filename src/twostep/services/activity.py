@@ -42,16 +42,34 @@ def _sign_in(detail: dict) -> str:
         return _("Signed in by setting up an authenticator app")
     if method == "recovery_pass":
         return _("Signed in with a one-time sign-in pass")
+    if method == "webauthn":
+        return _("Signed in with a security key or passkey")
+    if method == "passkey":
+        return _("Signed in with a passkey, without a password")
     return _("Signed in")
 
 
+def _sign_in_failed(detail: dict) -> str:
+    if detail.get("method") == "passkey":
+        if detail.get("reason") == "not_allowed":
+            return _("Passkey sign-in refused: the account does not allow it")
+        return _("Passkey sign-in refused")
+    return str(Type.SIGN_IN_FAILED.label)
+
+
 def _second_factor_failed(detail: dict) -> str:
-    backup = detail.get("method") == "backup_code"
+    method = detail.get("method")
     if detail.get("purpose", "sign_in") == "sign_in":
-        text = (_("Wrong backup code after a correct password") if backup
-                else _("Wrong app code after a correct password"))
+        if method == "webauthn":
+            text = _("Security key or passkey refused after a correct password")
+        elif method == "recovery_pass":
+            text = _("Wrong one-time sign-in pass after a correct password")
+        elif method == "backup_code":
+            text = _("Wrong backup code after a correct password")
+        else:
+            text = _("Wrong app code after a correct password")
     else:
-        text = (_("Wrong backup code when confirming a change") if backup
+        text = (_("Wrong backup code when confirming a change") if method == "backup_code"
                 else _("Wrong app code when confirming a change"))
     failures = detail.get("failures")
     if isinstance(failures, int) and failures > 1:
@@ -88,12 +106,78 @@ def _codes_generated(detail: dict) -> str:
     return _("New backup codes made; the old ones stopped working")
 
 
+def _policy_part(field: str, value) -> str | None:
+    if field == "require_two_factor" and isinstance(value, bool):
+        return (_("The account now requires two-factor authentication") if value
+                else _("The account no longer requires two-factor authentication"))
+    if field == "require_two_factor_from":
+        if isinstance(value, str) and value:
+            return _("Two-factor authentication is required from %(date)s") % {"date": value}
+        if value is None:
+            return _("The date from which two-factor authentication is required was removed")
+    if field == "remember_browser_days" and isinstance(value, int) and not isinstance(value, bool):
+        if value > 0:
+            return ngettext("Browsers may be remembered for %(count)d day",
+                            "Browsers may be remembered for %(count)d days", value) % {"count": value}
+        return _("Browsers are no longer remembered")
+    if field == "require_second_admin" and isinstance(value, bool):
+        return (_("A second admin must now approve switching two-factor authentication off or a sign-in pass")
+                if value else _("A second admin's approval is no longer needed"))
+    if field == "allow_passkeys" and isinstance(value, bool):
+        return (_("Signing in with a passkey alone is now allowed") if value
+                else _("Signing in with a passkey alone is no longer allowed"))
+    return None
+
+
 def _policy(detail: dict) -> str:
-    if detail.get("require_two_factor") is True:
-        return _("The account now requires two-factor authentication")
-    if detail.get("require_two_factor") is False:
-        return _("The account no longer requires two-factor authentication")
-    return str(Type.POLICY_CHANGED.label)
+    """One sentence per setting that changed (a change of several settings is one event)."""
+    parts = [part for field, value in detail.items() if (part := _policy_part(field, value))]
+    return ". ".join(parts) if parts else str(Type.POLICY_CHANGED.label)
+
+
+def _kind_name(kind) -> str | None:
+    if kind == "totp":
+        return _("authenticator app")
+    if kind == "webauthn":
+        return _("security key or passkey")
+    return None
+
+
+def _named(detail: dict, label: str) -> str:
+    """The event's label with the authenticator's name and kind, when the detail has them."""
+    name = detail.get("authenticator")
+    if not isinstance(name, str) or not name:
+        return label
+    kind = _kind_name(detail.get("kind"))
+    if kind:
+        return _("%(what)s: “%(name)s” (%(kind)s)") % {"what": label, "name": name, "kind": kind}
+    return _("%(what)s: “%(name)s”") % {"what": label, "name": name}
+
+
+def _authenticator_renamed(detail: dict) -> str:
+    old, new = detail.get("old_name"), detail.get("authenticator")
+    if isinstance(old, str) and old and isinstance(new, str) and new:
+        return _("Authenticator “%(old)s” renamed to “%(new)s”") % {"old": old, "new": new}
+    return str(Type.AUTHENTICATOR_RENAMED.label)
+
+
+def _two_factor_disabled(detail: dict) -> str:
+    name = detail.get("authenticator")
+    if isinstance(name, str) and name:
+        return _("Two-factor authentication switched off by removing the last authenticator, “%(name)s”") % {
+            "name": name}
+    return str(Type.TWO_FACTOR_DISABLED.label)
+
+
+def _cloned_key(detail: dict) -> str:
+    name = detail.get("authenticator")
+    if isinstance(name, str) and name:
+        return _("Security key “%(name)s” refused: it may have been copied") % {"name": name}
+    return str(Type.CLONED_KEY_SUSPECTED.label)
+
+
+def _by_label(kind: Type):
+    return lambda detail: _named(detail, str(kind.label))
 
 
 def _user_created(detail: dict) -> str:
@@ -174,6 +258,14 @@ _BY_DETAIL = {
     Type.BACKUP_CODES_GENERATED: _codes_generated,
     Type.POLICY_CHANGED: _policy,
     Type.USER_CREATED: _user_created,
+    Type.SIGN_IN_FAILED: _sign_in_failed,
+    Type.TWO_FACTOR_ENABLED: _by_label(Type.TWO_FACTOR_ENABLED),
+    Type.AUTHENTICATOR_ADDED: _by_label(Type.AUTHENTICATOR_ADDED),
+    Type.AUTHENTICATOR_REPLACED: _by_label(Type.AUTHENTICATOR_REPLACED),
+    Type.AUTHENTICATOR_REMOVED: _by_label(Type.AUTHENTICATOR_REMOVED),
+    Type.CLONED_KEY_SUSPECTED: _cloned_key,
+    Type.AUTHENTICATOR_RENAMED: _authenticator_renamed,
+    Type.TWO_FACTOR_DISABLED: _two_factor_disabled,
 }
 
 # Actions an admin or the operator takes on a user: say who, and why when a reason was given.
@@ -205,7 +297,11 @@ def _by_whom(event: SecurityEvent, kind: Type, detail: dict) -> str:
 
 
 def describe(event: SecurityEvent) -> str:
-    """Say what happened, in words, in the active language: the factor used, codes left, who, why."""
+    """Say what happened, in words, in the active language: the factor used, codes left, who, why.
+
+    The one description of an event: the security page, the activity pages, the CSV export and
+    both APIs (`description`) all show this text.
+    """
     detail = event.detail if isinstance(event.detail, dict) else {}
     try:
         kind = Type(event.type)
@@ -219,6 +315,10 @@ def describe(event: SecurityEvent) -> str:
 
 
 # Reading -------------------------------------------------------------------------------------
+
+def event_types() -> list[tuple[str, str]]:
+    """Return (type, label) of every kind of event, for a filter to choose from."""
+    return list(Type.choices)
 
 
 def _limit(limit) -> int:

@@ -183,6 +183,13 @@ def counts() -> dict[str, int]:
     return {status: found.get(status, 0) for status in Status.values}
 
 
+def troubled(limit: int = 50) -> list[Mail]:
+    """Return the mails being retried (next attempt first), then up to `limit` given up (newest first)."""
+    retrying = Mail.objects.filter(status=Status.QUEUED, attempts__gt=0).select_related("user")
+    failed = Mail.objects.filter(status=Status.FAILED).select_related("user").order_by("-created_at")
+    return [*retrying.order_by("next_attempt_at"), *failed[:limit]]
+
+
 def queue_depth() -> int:
     """Return how many mails wait to be sent (queued or being sent)."""
     return Mail.objects.filter(status__in=[Status.QUEUED, Status.SENDING]).count()

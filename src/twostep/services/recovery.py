@@ -56,7 +56,7 @@ def account_user(admin: User, user_id, origin: Origin | None = None, action: str
         user = None
     if user is None:
         audit.record(Type.ADMIN_ACCESS_DENIED, actor=admin, account=admin.account, origin=origin,
-                     target=str(user_id)[:40], action=action)
+                     target=str(user_id).replace("\x00", "")[:40], action=action)
         raise NotFound()
     return user
 
@@ -65,7 +65,7 @@ def require_own_two_factor(admin: User, target_id, origin: Origin | None, action
     """Refuse, and audit, an admin without two-factor authentication acting on another's factors."""
     if not is_enabled(admin):
         audit.record(Type.ADMIN_ACCESS_DENIED, actor=admin, account=admin.account, origin=origin,
-                     target=str(target_id)[:40], action=action, reason=AdminNeedsTwoFactor.code)
+                     target=str(target_id).replace("\x00", "")[:40], action=action, reason=AdminNeedsTwoFactor.code)
         raise AdminNeedsTwoFactor()
 
 

@@ -12,7 +12,6 @@ waits as a RecoveryRequest until another admin of the account approves it with t
 
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,7 +20,6 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
-from .. import crypto
 from ..core import clock
 from ..models import RecoveryRequest, User
 from . import audit, notifications, throttling
@@ -34,10 +32,9 @@ from .errors import (
     TwoFactorDisabled,
 )
 from .factors import enabled as is_enabled
+from .factors.recovery_pass import ALPHABET, SYMBOLS, digest, normalize
 
 Kind = RecoveryRequest.Kind
-ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # 31 symbols, no 0/O, 1/I/L
-SYMBOLS = 16  # 16 × log2(31) ≈ 79 bits (≥ 64: NIST SP 800-63B-4 §4.2.1.1)
 
 
 class ApprovalPending(ServiceError):
@@ -62,26 +59,6 @@ def make_code(choice=secrets.choice) -> str:
     """Return a new pass, grouped for reading aloud: XXXX-XXXX-XXXX-XXXX."""
     body = "".join(choice(ALPHABET) for _ in range(SYMBOLS))
     return "-".join(body[i:i + 4] for i in range(0, SYMBOLS, 4))
-
-
-def normalize(code: str) -> str | None:
-    """Return the pass as stored for hashing, or None when it cannot be one."""
-    if not isinstance(code, str):
-        return None
-    typed = re.sub(r"[\s-]", "", code).upper()
-    if len(typed) != SYMBOLS or any(c not in ALPHABET for c in typed):
-        return None
-    return typed
-
-
-def digest(code: str) -> str:
-    """Return the stored form of a normalised pass, under the newest secret key."""
-    return crypto.secret_digest("twostep.recovery_pass", code)
-
-
-def digests(code: str) -> list[str]:
-    """Return the pass's digest under every secret key: a pass outlives a key rotation."""
-    return crypto.secret_digests("twostep.recovery_pass", code)
 
 
 def _hours() -> timedelta:

@@ -91,7 +91,7 @@ def policy(request):
     form = PolicyForm(request.POST)
     require = form.is_valid() and form.cleaned_data["require_two_factor"]
     try:
-        accounts.set_require_two_factor(request.user, require, origin(request))
+        accounts.change_policy(request.user, {"require_two_factor": require}, origin(request))
     except NotAccountAdmin as error:
         raise PermissionDenied(error.message) from None
     if require:

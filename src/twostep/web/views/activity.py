@@ -14,7 +14,6 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_safe
 
 from ...core import clock
-from ...models import SecurityEvent
 from ...services import activity
 from ...services.errors import InvalidInput, NotAccountAdmin
 from .common import signed_in_required
@@ -31,7 +30,7 @@ class FilterForm(CursorForm):
     user = forms.CharField(label=_("User (login)"), max_length=150, required=False,
                            widget=forms.TextInput(attrs={"autocapitalize": "none", "spellcheck": "false"}))
     type = forms.ChoiceField(label=_("Event"), required=False,
-                             choices=[("", _("All events"))] + list(SecurityEvent.Type.choices))
+                             choices=[("", _("All events"))] + activity.event_types())
     since = forms.DateField(label=_("From"), required=False,
                             widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     until = forms.DateField(label=_("To"), required=False,

@@ -190,10 +190,10 @@ def deadline_policy(request):
         messages.error(request, _("Enter a date as YYYY-MM-DD, or leave it empty."))
         return redirect("web:users")
     try:
-        accounts.set_two_factor_deadline(request.user, form.cleaned_data["require_two_factor_from"],
-                                         origin(request))
-        accounts.set_require_second_admin(request.user, form.cleaned_data["require_second_admin"],
-                                          origin(request))
+        accounts.change_policy(request.user, {
+            "require_two_factor_from": form.cleaned_data["require_two_factor_from"],
+            "require_second_admin": form.cleaned_data["require_second_admin"],
+        }, origin(request))
     except NotAccountAdmin as error:
         raise PermissionDenied(error.message) from None
     except InvalidInput as error:

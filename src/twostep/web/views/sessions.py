@@ -77,7 +77,7 @@ def remember_policy(request):
         return redirect("web:users")
     days = form.cleaned_data["remember_browser_days"]
     try:
-        accounts.set_remember_browser_days(request.user, days, origin(request))
+        accounts.change_policy(request.user, {"remember_browser_days": days}, origin(request))
     except NotAccountAdmin as error:
         raise PermissionDenied(error.message) from None
     except InvalidInput as error:

@@ -221,7 +221,7 @@ def sign_in_passkey(request):
 def passkey_policy(request):
     allow = request.POST.get("allow_passkeys") == "on"
     try:
-        accounts.set_allow_passkeys(request.user, allow, origin(request))
+        accounts.change_policy(request.user, {"allow_passkeys": allow}, origin(request))
     except NotAccountAdmin as error:
         raise PermissionDenied(error.message) from None
     if allow:
