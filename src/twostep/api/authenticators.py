@@ -106,7 +106,7 @@ def add_key(request, body: CredentialIn):
 
 
 @router.post("/authenticators/{int:id}/confirm",
-             **spec(AddedOut, NotAuthenticated, (InvalidCode, 400), NoPendingSetup, SetupRequired,
+             **spec(AddedOut, NotAuthenticated, (InvalidCode, 400), NoPendingSetup, NotFound, SetupRequired,
                     InvalidInput, unsafe=True))
 def confirm_app(request, id: int, body: CodeIn):
     """Confirm a pending authenticator app with its first code; it joins the others."""
