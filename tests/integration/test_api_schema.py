@@ -134,3 +134,11 @@ def test_a_switch_off_waiting_for_a_second_admin_is_a_declared_202(api, admin, m
                         {"reason": "lost phone", "password": PASSWORD})
     assert_error(response, 202, "approval_pending")
     assert "202" in _operation(api, "/account/users/{id}/two-factor/disable", "post")["responses"]
+
+
+def test_passkey_options_declare_the_body_they_read(api, make_api):
+    body = _operation(api, "/auth/webauthn/options", "post")["requestBody"]
+    assert body["required"] is False
+    assert body["content"]["application/json"]["schema"]["properties"]["passkey"]["type"] == "boolean"
+    assert api.post("/auth/webauthn/options", {"passkey": True}).status_code == 200
+    assert_error(make_api().post("/auth/webauthn/options", {"passkey": "yes"}), 422, "invalid_input")
