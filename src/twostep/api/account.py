@@ -19,6 +19,7 @@ from ..services.errors import (
     TwoFactorDisabled,
     WrongPassword,
 )
+from ..services.recovery_passes import ApprovalPending
 from .errors import NotAuthenticated, SetupRequired
 from .schemas import AdminDisableIn, DisabledOut, PolicyIn, PolicyOut, UsersOut, UsersQuery, spec
 from .security import SignedIn
@@ -46,7 +47,7 @@ def users(request, params: Query[UsersQuery]):
 @router.post("/users/{id}/two-factor/disable",
              **spec(DisabledOut, NotAuthenticated, NotAccountAdmin, AdminNeedsTwoFactor, SecondFactorRequired,
                     WrongPassword, InvalidConfirmationCode, SetupRequired, NotFound, TwoFactorDisabled, Conflict,
-                    Throttled, InvalidInput, unsafe=True))
+                    Throttled, InvalidInput, ApprovalPending, unsafe=True))
 def disable_two_factor(request, id: str, body: AdminDisableIn):
     """Switch 2FA off for a user of the admin's account, with a reason and the admin's password.
 

@@ -106,7 +106,7 @@ def add_key(request, body: CredentialIn):
 
 
 @router.post("/authenticators/{int:id}/confirm",
-             **spec(AddedOut, NotAuthenticated, (InvalidCode, 400), NoPendingSetup, SetupRequired,
+             **spec(AddedOut, NotAuthenticated, (InvalidCode, 400), NoPendingSetup, NotFound, SetupRequired,
                     InvalidInput, unsafe=True))
 def confirm_app(request, id: int, body: CodeIn):
     """Confirm a pending authenticator app with its first code; it joins the others."""
@@ -152,8 +152,17 @@ def _passkey_flag(request) -> bool:
     return flag
 
 
+def _with_passkey_body(route: dict) -> dict:
+    """Declare the optional body _passkey_flag reads (the view reads it itself: it may be empty)."""
+    schema = {"type": "object", "properties": {"passkey": {"type": "boolean", "default": False}}}
+    route["openapi_extra"]["requestBody"] = {"required": False,
+                                             "content": {"application/json": {"schema": schema}}}
+    return route
+
+
 @auth_router.post("/webauthn/options", auth=not_during_setup,
-                  **spec(PublicKeyOptionsOut, NoPendingSignIn, SetupRequired, InvalidInput, unsafe=True))
+                  **_with_passkey_body(spec(PublicKeyOptionsOut, NoPendingSignIn, SetupRequired, InvalidInput,
+                                            unsafe=True)))
 def sign_in_options(request):
     """Options for navigator.credentials.get(): during `second_factor` for the user's keys, or
     with `{"passkey": true}` for a passkey sign-in (anyone; whether the account allows passkeys

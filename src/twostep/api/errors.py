@@ -160,6 +160,7 @@ _PROBLEMS = {
     "model_type": _("%(field)s must be a JSON object."),
     "model_attributes_type": _("%(field)s must be a JSON object."),
     "dict_type": _("%(field)s must be a JSON object."),
+    "extra_forbidden": _("%(field)s is not a parameter of this address."),
 }
 _EMPTY = _("%(field)s must not be empty.")
 _TOO_SHORT = _("%(field)s must be at least %(min_length)s characters long.")
@@ -172,6 +173,8 @@ def _field(loc) -> str:
     parts = [str(p) for p in loc[1:]]
     if loc and loc[0] == "body":
         parts = parts[1:]
+    elif loc and loc[0] == "query":
+        parts = parts[-1:]  # a query string is flat: the last part is the parameter's name
     return ".".join(parts) or "body"
 
 

@@ -12,7 +12,16 @@ from typing import Annotated, Literal
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from ninja import Field, Schema
-from pydantic import AfterValidator, ConfigDict, StrictBool, StrictInt, StringConstraints, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
 
 from ..http import status_for
 from ..services.accounts import MAX_PASSWORD
@@ -45,10 +54,30 @@ def text(max_length: int, min_length: int = 0):
     ]
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError(_("must contain more than spaces."))
+    return value
+
+
+def prose(max_length: int):
+    """Text a person writes, which must say something: not empty, not only white space.
+
+    The pattern is the same rule for a client: a character that is neither white space nor
+    NUL (Python's \\s is exactly what str.strip() removes).
+    """
+    return Annotated[
+        str, StringConstraints(min_length=1, max_length=max_length), AfterValidator(_clean_text),
+        AfterValidator(_not_blank),
+        WithJsonSchema({"type": "string", "minLength": 1, "maxLength": max_length,
+                        "pattern": "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"}),
+    ]
+
+
 Login = text(150, 1)
 Password = text(MAX_PASSWORD, 1)  # the same limit as the pages (services/accounts.py)
 Code = text(64, 1)
-Reason = text(2000)
+Reason = prose(500)  # the limit of services/recovery.py
 SearchText = text(150)
 
 # Requests -----------------------------------------------------------------------------------
@@ -60,6 +89,16 @@ class LoginIn(Schema):
 
 
 class SecondFactorIn(Schema):
+    # Which proof goes with which method, said in the schema too: a code for every method but
+    # `webauthn`, which carries the browser's credential instead (api/auth.py refuses the rest).
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"properties": {"method": {"enum": ["totp", "backup_code", "recovery_pass"]},
+                        "code": {"type": "string"}},
+         "required": ["method", "code"]},
+        {"properties": {"method": {"const": "webauthn"}, "credential": {"type": "object"}},
+         "required": ["method", "credential"]},
+    ]})
+
     method: Literal["totp", "backup_code", "webauthn", "recovery_pass"] = Field(
         description="`totp`: the 6-digit code from the authenticator app; `backup_code`: one of the "
                     "backup codes (a backup code sent as `totp` is taken as a backup code); "
@@ -101,27 +140,49 @@ class AdminDisableIn(Schema):
 
 
 class PolicyIn(Schema):
-    # Each field is optional; those sent are changed (at least one must be sent).
-    require_two_factor: StrictBool | None = None
+    # Each field is optional; those sent are changed (at least one must be sent). Only
+    # `require_two_factor_from` takes null; the default None of the others only means "not sent".
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+    require_two_factor: StrictBool = None
     require_two_factor_from: date | None = Field(
-        None, description="ISO date from which 2FA is required (reminders before it); null clears it.")
-    require_second_admin: StrictBool | None = Field(
+        None, description="ISO date from which 2FA is required (reminders before it), today or later; "
+                          "null clears it.")
+    require_second_admin: StrictBool = Field(
         None, description="An admin's switch-off or sign-in pass then waits for another admin's approval.")
-    remember_browser_days: StrictInt | None = Field(
+    remember_browser_days: StrictInt = Field(
         None, ge=0, le=90, description="Days a browser may skip the second step after a full sign-in "
                                        "(\"Remember this browser\"), 1 to 90; 0 switches it off.")
-    allow_passkeys: StrictBool | None = Field(
+    allow_passkeys: StrictBool = Field(
         None, description="Users may sign in with a passkey alone (no password): it counts as two factors.")
 
 
-class UsersQuery(Schema):
+class QuerySchema(Schema):
+    """Query parameters, and only those listed: a misspelt one (`?limt=5`) is a 422 naming it,
+    not a filter silently left out (the OpenAPI document lists the parameters, closed).
+
+    Ninja hands the model only the listed keys; the request it passes as context has the rest.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keep_unlisted(cls, data, info: ValidationInfo):
+        request = (info.context or {}).get("request")
+        if request is None or not isinstance(data, dict):
+            return data
+        unlisted = {key: request.GET[key] for key in request.GET if key not in cls.model_fields}
+        return {**data, **unlisted}
+
+
+class UsersQuery(QuerySchema):
     q: SearchText = Field("", description="Part of a login or e-mail address.")
     enrolled: bool | None = Field(None, description="true: only users with 2FA; false: only those without.")
     cursor: SearchText | None = Field(None, description="`next` from the previous page.")
     limit: int = Field(50, ge=1, le=200)
 
 
-class EventsQuery(Schema):
+class EventsQuery(QuerySchema):
     # A larger cursor would overflow PostgreSQL's bigint.
     cursor: int | None = Field(None, ge=1, le=2**63 - 1, description="`next` from the previous page.")
 
