@@ -107,7 +107,7 @@ def test_registration_answer_is_accepted_once(api, member):
     credential = key.create(options.json()["publicKey"])
     assert api.post("/me/authenticators/webauthn", {"credential": credential}).status_code == 200
     again = api.post("/me/authenticators/webauthn", {"credential": credential})
-    assert_error(again, 422, "invalid_input")
+    assert_error(again, 409, "no_pending_setup")
     assert Authenticator.objects.filter(user=member).count() == 1
 
 

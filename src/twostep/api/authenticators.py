@@ -15,6 +15,7 @@ from .. import signin_state
 from ..http import origin, relying_party
 from ..services import authenticators, security_keys, signin
 from ..services.errors import (
+    Conflict,
     InvalidCode,
     InvalidInput,
     NoPendingSetup,
@@ -98,7 +99,7 @@ def key_options(request, body: NewKeyIn):
 
 
 @router.post("/authenticators/webauthn",
-             **spec(AddedOut, NotAuthenticated, SetupRequired, InvalidInput, unsafe=True))
+             **spec(AddedOut, NotAuthenticated, SetupRequired, NoPendingSetup, Conflict, InvalidInput, unsafe=True))
 def add_key(request, body: CredentialIn):
     """Finish adding a security key or passkey with the browser's answer to the options."""
     done = security_keys.finish(signin_state.of(request), request.auth, body.credential, origin(request))

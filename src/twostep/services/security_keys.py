@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from ..models import User
 from . import authenticators
 from .audit import Origin
-from .errors import InvalidInput
+from .errors import Conflict
 from .factors import webauthn
 from .reauth import confirm_password
 
@@ -45,4 +45,4 @@ def finish(session, user: User, credential, origin: Origin) -> authenticators.Ad
     try:
         return authenticators.add_confirmed(user, fields, origin, new_codes=bool(signin.after_recovery(session)))
     except IntegrityError:  # the same key, registered by a concurrent request a moment ago
-        raise InvalidInput(_("This security key is registered already.")) from None
+        raise Conflict(_("This security key is registered already.")) from None

@@ -43,7 +43,7 @@ from webauthn.helpers.structs import (
 
 from ...models import Authenticator, SecurityEvent, SpentChallenge, User
 from .. import audit
-from ..errors import InvalidCode, InvalidInput
+from ..errors import Conflict, InvalidCode, InvalidInput, NoPendingSetup
 from . import MalformedProof, Verified
 
 METHOD = "webauthn"
@@ -165,10 +165,11 @@ def registration_options(user: User, rp: RelyingParty, *, passkey: bool, name: s
 def check_registration(user: User, credential, ceremony: Ceremony | None) -> dict:
     """Check the browser's answer to the creation options; return the new row's fields.
 
-    Raises InvalidInput when the answer does not fit the ceremony (nothing is stored).
+    Raises InvalidInput when the answer does not fit the ceremony, NoPendingSetup when no
+    registration of this user is waiting, Conflict for a key registered already (nothing is stored).
     """
     if ceremony is None or ceremony.user_id != user.pk:
-        raise InvalidInput(_("The request to your security key expired. Start again."))
+        raise NoPendingSetup(_("The request to your security key expired. Start again."))
     if not isinstance(credential, (dict, str)):
         raise InvalidInput(_("credential must be the browser's PublicKeyCredential as JSON."))
     try:
@@ -179,10 +180,10 @@ def check_registration(user: User, credential, ceremony: Ceremony | None) -> dic
     except (WebAuthnException, ValueError, TypeError, KeyError):
         raise InvalidInput(_("Your security key's answer could not be checked. Try again.")) from None
     if not _spend_challenge(ceremony.challenge):
-        raise InvalidInput(_("The request to your security key expired. Start again."))
+        raise NoPendingSetup(_("The request to your security key expired. Start again."))
     credential_id = bytes_to_base64url(done.credential_id)
     if Authenticator.objects.filter(credential_id=credential_id).exists():
-        raise InvalidInput(_("This security key is registered already."))
+        raise Conflict(_("This security key is registered already."))
     transports = (credential.get("response") or {}).get("transports") if isinstance(credential, dict) else None
     return {
         "kind": KIND, "name": ceremony.name, "credential_id": credential_id,
