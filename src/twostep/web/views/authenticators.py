@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from ... import signin_state
-from ...http import origin, status_for
+from ...http import origin
 from ...services import authenticators
-from ...services.errors import ServiceError, Throttled, WrongPassword
+from ...services.errors import ServiceError
 from ..forms import PasswordForm, RenameForm
-from .common import signed_in_required, throttled_message
-from .security import render_overview
+from .common import signed_in_required
+from .security import refuse_on_overview, render_overview
 
 
 @require_POST
@@ -27,8 +28,7 @@ def rename(request, authenticator_id: int):
     try:
         row = authenticators.rename(request.user, authenticator_id, form.cleaned_data["name"], origin(request))
     except ServiceError as error:
-        form.add_error("name", error.message)
-        return render_overview(request, forms=forms, status=status_for(error))
+        return refuse_on_overview(request, forms, error, form=form, field="name")
     messages.success(request, _("Renamed to %(name)s.") % {"name": row.name})
     return redirect("web:security")
 
@@ -44,15 +44,8 @@ def remove(request, authenticator_id: int):
     try:
         still_on = authenticators.remove(request.user, authenticator_id, form.cleaned_data["password"],
                                          origin(request))
-    except Throttled as error:
-        return render_overview(request, forms=forms, page_error=throttled_message(error), status=429,
-                               retry_after=error.retry_after)
-    except WrongPassword as error:
-        form.add_error("password", error.message)
-        return render_overview(request, forms=forms, status=status_for(error))
     except ServiceError as error:
-        form.add_error(None, error.message)
-        return render_overview(request, forms=forms, status=status_for(error))
+        return refuse_on_overview(request, forms, error, form=form, field=NON_FIELD_ERRORS)
     # Removing ended the user's other sessions; this one stays signed in.
     signin_state.keep_session(request, request.user)
     if still_on:

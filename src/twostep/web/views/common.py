@@ -14,7 +14,8 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from ...services.errors import Throttled
+from ...http import status_for
+from ...services.errors import ServiceError, Throttled, WrongPassword
 
 
 def next_param(request) -> str:
@@ -79,3 +80,22 @@ def render_throttled(request, template: str, context: dict, error: Throttled):
     response = render(request, template, context, status=429)
     response["Retry-After"] = str(error.retry_after)
     return response
+
+
+def refuse(request, template: str, context: dict, error: ServiceError, *, form=None, field: str | None = None):
+    """Show a service's refusal on the page it came from: the pages' one answer to ServiceError.
+
+    A throttled attempt answers 429 with Retry-After; a wrong password goes to the form's password
+    field, any other error to `field` when given, else to the top of the page. The status is
+    http.status_for's.
+    """
+    if isinstance(error, Throttled):
+        return render_throttled(request, template, context, error)
+    if form is not None and isinstance(error, WrongPassword) and "password" in form.fields:
+        form.fields["password"].required = True  # it may have been left out as fresh
+        field = "password"
+    if form is not None and field is not None:
+        form.add_error(field, error.message)
+    else:
+        context = {**context, "page_error": error.message}
+    return render(request, template, context, status=status_for(error))

@@ -72,6 +72,24 @@ def _authenticator_rows(user, forms: dict) -> list[dict]:
     } for row in authenticators.listing(user)]
 
 
+def refuse_on_overview(request, forms: dict, error: ServiceError, *, form, field: str | None = None):
+    """Show a refused change on the security page: in its form's field, else at the top.
+
+    The overview's counterpart of common.refuse: 429 with Retry-After when throttled; a wrong
+    password in the form's password field.
+    """
+    if isinstance(error, Throttled):
+        return render_overview(request, forms=forms, page_error=throttled_message(error), status=429,
+                               retry_after=error.retry_after)
+    if isinstance(error, WrongPassword) and "password" in form.fields:
+        form.fields["password"].required = True
+        field = "password"
+    if field is not None:
+        form.add_error(field, error.message)
+        return render_overview(request, forms=forms, status=status_for(error))
+    return render_overview(request, forms=forms, page_error=error.message, status=status_for(error))
+
+
 @require_safe
 def home(request):
     return redirect("web:security")
@@ -95,15 +113,8 @@ def generate_codes(request):
     try:
         new = backup_codes.generate(request.user, form.cleaned_data["password"] or None,
                                     origin(request), fresh=fresh)
-    except Throttled as error:
-        return render_overview(request, forms=forms, page_error=throttled_message(error),
-                                status=429, retry_after=error.retry_after)
-    except WrongPassword as error:
-        form.fields["password"].required = True
-        form.add_error("password", error.message)
-        return render_overview(request, forms=forms, status=status_for(error))
     except ServiceError as error:
-        return render_overview(request, page_error=error.message, status=status_for(error))
+        return refuse_on_overview(request, forms, error, form=form)
     return render_codes(request, request.user, new, first_time=False)
 
 
@@ -118,17 +129,9 @@ def disable(request):
     try:
         authenticators.disable(request.user, form.cleaned_data["password"], form.cleaned_data["code"],
                            origin(request))
-    except Throttled as error:
-        return render_overview(request, forms=forms, page_error=throttled_message(error),
-                                status=429, retry_after=error.retry_after)
-    except WrongPassword as error:
-        form.add_error("password", error.message)
-        return render_overview(request, forms=forms, status=status_for(error))
-    except InvalidCode as error:
-        form.add_error("code", error.message)
-        return render_overview(request, forms=forms, status=status_for(error))
     except ServiceError as error:
-        return render_overview(request, page_error=error.message, status=status_for(error))
+        return refuse_on_overview(request, forms, error, form=form,
+                                  field="code" if isinstance(error, InvalidCode) else None)
     # Switching off ended the user's other sessions; this one stays signed in.
     signin_state.keep_session(request, request.user)
     messages.success(request, _("Two-factor authentication is off. Your backup codes no longer work."))

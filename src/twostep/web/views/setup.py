@@ -18,11 +18,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 from ... import signin_state
 from ...http import origin, status_for
 from ...services import authenticators, signin
-from ...services.errors import NoPendingSetup, ServiceError, Throttled, WrongPassword
+from ...services.errors import NoPendingSetup, ServiceError
 from ...services.factors import enabled
 from ..forms import AddAppForm, AppCodeForm
 from .codes import render_codes
-from .common import render_throttled, with_next
+from .common import refuse, with_next
 
 START_TEMPLATE = "twostep/security/setup_start.html"
 SCAN_TEMPLATE = "twostep/security/setup.html"
@@ -82,15 +82,8 @@ def setup(request):
     try:
         authenticators.start_app(user, form.cleaned_data["password"] or None, origin(request), fresh=fresh,
                                  name=form.cleaned_data.get("name"))
-    except Throttled as error:
-        return render_throttled(request, START_TEMPLATE, context, error)
-    except WrongPassword as error:
-        form.fields["password"].required = True
-        form.add_error("password", error.message)
-        return render(request, START_TEMPLATE, context, status=status_for(error))
     except ServiceError as error:
-        context["page_error"] = error.message
-        return render(request, START_TEMPLATE, context, status=status_for(error))
+        return refuse(request, START_TEMPLATE, context, error, form=form)
     # Post/redirect/get: a reload shows the same pending key instead of making another.
     return redirect("web:setup")
 

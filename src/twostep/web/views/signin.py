@@ -12,12 +12,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from ... import signin_state
 from ...core import clock
-from ...http import origin, status_for
+from ...http import origin
 from ...services import factors, signin
-from ...services.errors import NoPendingSignIn, ServiceError, Throttled
+from ...services.errors import NoPendingSignIn, ServiceError
 from ...services.signin import AUTHENTICATED, SECOND_FACTOR, SETUP_REQUIRED
 from ..forms import AppCodeForm, BackupCodeForm, LoginForm
-from .common import next_param, next_url, render_throttled, set_language_cookie, with_next
+from .common import next_param, next_url, refuse, set_language_cookie, with_next
 
 
 def _signed_in(request, user, target: str):
@@ -52,11 +52,8 @@ def login(request):
             signin_state.of(request), form.cleaned_data["login"], form.cleaned_data["password"],
             origin(request), remembered_token=signin_state.remembered_token(request),
         )
-    except Throttled as error:
-        return render_throttled(request, "twostep/signin/login.html", context, error)
     except ServiceError as error:
-        context["page_error"] = error.message
-        return render(request, "twostep/signin/login.html", context, status=status_for(error))
+        return refuse(request, "twostep/signin/login.html", context, error)
     if outcome.stage == AUTHENTICATED:
         return _signed_in(request, outcome.user, next_url(request))
     if outcome.stage == SETUP_REQUIRED:
@@ -85,13 +82,10 @@ def _second_step(request, method: str, form_class, template: str):
     try:
         outcome = signin.second_factor(signin_state.of(request), method, form.cleaned_data["code"],
                                        origin(request))
-    except Throttled as error:
-        return render_throttled(request, template, context, error)
     except NoPendingSignIn:
         return _expired(request)
     except ServiceError as error:
-        form.add_error("code", error.message)
-        return render(request, template, context, status=status_for(error))
+        return refuse(request, template, context, error, form=form, field="code")
     if outcome.recovery:
         # The lost-phone path: say how many codes are left and offer a new authenticator.
         response = _signed_in(request, user, "web:recover")
