@@ -15,23 +15,20 @@ password (CVE-2020-15105) — and the user is not signed in.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol
 
 from django.conf import settings
 from django.contrib.auth import authenticate
-from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from ..core import backup_codes as codes_core
 from ..core import clock
 from ..models import User
-from . import accounts, audit, notifications, throttling, trusted_browsers
+from . import accounts, attempts, audit, throttling, trusted_browsers
 from .audit import Origin, Type
 from .errors import InvalidCode, InvalidCredentials, NoPendingSignIn, PasskeysNotAllowed, ServiceError
-from .factors import MalformedProof, Verified, enabled, methods, slice_for
-from .factors import backup_codes as backup_codes_factor
-from .factors import totp as totp_factor
+from .factors import Verified, enabled, methods, slice_for
 from .factors import webauthn as webauthn_factor
 
 log = logging.getLogger("twostep.signin")
@@ -41,7 +38,6 @@ SECOND_FACTOR = "second_factor"
 SETUP_REQUIRED = "setup_required"
 AUTHENTICATED = "authenticated"
 SETUP_MINUTES = 15  # time to find the phone and scan a code when setup is forced
-FAILURE_NOTICE_INTERVAL_SECONDS = 3600
 
 
 class Session(Protocol):
@@ -209,7 +205,7 @@ def second_factor(session: Session, method: str, proof, origin: Origin) -> Outco
     piece = slice_for(method)
     if method == "webauthn":
         proof = {"credential": proof, "challenge": session.take(WEBAUTHN_CHALLENGE)}
-    verified = _spend(user.pk, piece, proof, origin, purpose="sign_in")
+    verified = attempts.spend(user.pk, piece, proof, origin, purpose="sign_in")
     amr = ("pwd", *verified.amr, "mfa")
     return _complete(session, user, origin, method, amr, verified=verified)
 
@@ -256,7 +252,7 @@ def passkey(session: Session, credential, origin: Origin) -> Outcome:
     user = found[0].user
     proof = {"credential": credential, "challenge": ceremony}
     try:
-        verified = _spend(user.pk, webauthn_factor, proof, origin, purpose="passkey")
+        verified = attempts.spend(user.pk, webauthn_factor, proof, origin, purpose="passkey")
     except InvalidCode as refused:
         if refused.message is InvalidCode.default_message:  # "that code is not right" reads oddly here
             raise InvalidCode(_PASSKEY_REFUSED) from None
@@ -267,7 +263,7 @@ def passkey(session: Session, credential, origin: Origin) -> Outcome:
     if "user" not in verified.amr:  # the ceremony required it; never sign in on presence alone
         raise InvalidCode(_PASSKEY_REFUSED)
     _end_previous(session, origin)
-    record_sign_in(user, origin, method="passkey")
+    attempts.record_sign_in(user, origin, method="passkey")
     return _complete(session, user, origin, webauthn_factor.METHOD, (*verified.amr, "mfa"), verified=verified)
 
 
@@ -299,7 +295,7 @@ def _held(user: User, stage: str) -> dict:
 def _complete(session: Session, user: User, origin: Origin, method: str, amr, *,
               verified: Verified | None = None) -> Outcome:
     if verified is None:  # a second factor was recorded with its attempt
-        record_sign_in(user, origin, method=method)
+        attempts.record_sign_in(user, origin, method=method)
     now = clock.now()
     recovery = verified.method if verified is not None and verified.recovery else None
     amr = list(dict.fromkeys(amr))
@@ -311,72 +307,12 @@ def _complete(session: Session, user: User, origin: Origin, method: str, amr, *,
     return Outcome(AUTHENTICATED, user, method=method, recovery=recovery, backup_codes_remaining=left)
 
 
-# The second step under one throttle --------------------------------------------------------
+# Proofs checked outside a sign-in (a change, an admin's step-up), under the same throttle ------
 
 WEBAUTHN_CHALLENGE = "webauthn_challenge"
 PASSKEY_CHALLENGE = "webauthn_passkey_challenge"
 _PASSKEY_REFUSED = _("That passkey was not accepted. Try again, or sign in with your login and password.")
 _PASSKEY_EXPIRED = _("The request to your passkey expired. Try again.")
-
-
-def guarded_attempt(user_id: int, origin: Origin, step: str, attempt) -> User:
-    """Run one second-factor attempt under the per-user throttle; return the user or raise.
-
-    The user's row is locked for the whole attempt, so concurrent attempts queue: the throttle
-    they read is current, and one failure counter serves every kind of proof. A throttled
-    attempt is refused without calling `attempt` — a throttled guess never learns whether it
-    was right (privacyidea keycloak-provider #71). `attempt(user, now)` spends the proof and
-    returns None, or the error to raise; failures are committed before raising.
-    """
-    error: ServiceError | None = None
-    with transaction.atomic():
-        user = User.objects.select_for_update().select_related("account").filter(pk=user_id).first()
-        if user is None or not user.is_active:
-            raise NoPendingSignIn()
-        now = clock.utcnow()
-        try:
-            throttling.check_second_factor(user, now)
-        except ServiceError as throttled:
-            audit.record(Type.THROTTLED, user=user, origin=origin, step=step)
-            error = throttled
-        else:
-            error = attempt(user, now)
-    if error is not None:
-        raise error
-    return user
-
-
-def _spend(user_id: int, piece, proof, origin: Origin, *, purpose: str) -> Verified:
-    """Spend one proof of `piece`'s kind under the throttle; raise InvalidCode or Throttled."""
-    result: Verified | None = None
-    method = piece.METHOD
-
-    def attempt(user: User, now) -> ServiceError | None:
-        nonlocal result
-        if method != "recovery_pass" and not enabled(user):
-            return NoPendingSignIn()
-        try:
-            result = piece.verify(user, proof, now, origin)
-        except MalformedProof as typo:
-            return InvalidCode(typo.message)  # never a valid proof: not counted
-        except totp_factor.CodeAlreadyUsed as replay:
-            count_failure(user, now, origin, method, purpose, notify=not replay.quiet, replay=True)
-            return replay
-        except InvalidCode as refused:  # the slice knows what went wrong (e.g. a cloned key)
-            count_failure(user, now, origin, method, purpose)
-            return refused
-        if result is None:
-            return count_failure(user, now, origin, method, purpose)
-        throttling.reset_second_factor(user)
-        result = replace(result, backup_codes_remaining=backup_codes_factor.remaining(user))
-        if method == backup_codes_factor.METHOD:
-            backup_codes_factor.announce_use(user, origin, result.backup_codes_remaining, purpose)
-        if purpose == "sign_in":
-            record_sign_in(user, origin, method=method)
-        return None
-
-    guarded_attempt(user_id, origin, method, attempt)
-    return result
 
 
 def check_code(user_id: int, code, origin: Origin, *, method: str = "auto",
@@ -386,31 +322,6 @@ def check_code(user_id: int, code, origin: Origin, *, method: str = "auto",
         raise InvalidCode()
     if method == "auto" or (method == "totp" and codes_core.looks_like_backup_code(code)):
         method = "backup_code" if codes_core.looks_like_backup_code(code) else "totp"
-    return _spend(user_id, slice_for(method), code, origin, purpose=purpose)
+    return attempts.spend(user_id, slice_for(method), code, origin, purpose=purpose)
 
 
-def count_failure(user: User, now, origin: Origin, method: str, purpose: str, *, notify: bool = True,
-                  **detail) -> ServiceError:
-    """Count a wrong proof on the user's locked row; lock at the limit; tell the user once an hour."""
-    throttling.record_second_factor_failure(user, now)
-    audit.record(Type.SECOND_FACTOR_FAILED, user=user, origin=origin, method=method,
-                 purpose=purpose, failures=user.second_factor_failures, **detail)
-    if throttling.second_factor_locked(user):
-        audit.record(Type.SECOND_FACTOR_LOCKED, user=user, origin=origin)
-        notifications.notify(user, "second_factor_locked", ip=origin.ip)
-    elif notify and purpose == "sign_in" and (
-        user.failure_notice_sent_at is None
-        or (now - user.failure_notice_sent_at).total_seconds() > FAILURE_NOTICE_INTERVAL_SECONDS
-    ):
-        user.failure_notice_sent_at = now
-        user.save(update_fields=["failure_notice_sent_at"])
-        notifications.notify(user, "second_factor_failed", ip=origin.ip)
-    return InvalidCode()
-
-
-def record_sign_in(user: User, origin: Origin, method: str) -> None:
-    """Note a completed sign-in: last_login and the audit event with the factor used."""
-    now = clock.utcnow()
-    User.objects.filter(pk=user.pk).update(last_login=now)
-    user.last_login = now
-    audit.record(Type.SIGN_IN, user=user, actor=user, origin=origin, method=method)

@@ -8,7 +8,7 @@ A slice is a module here that owns one kind of proof:
              whether the second step offers it to this user (`facts` is `Facts`, one query)
     verify(user, proof, now, origin) -> Verified | None
              spend the proof inside the caller's transaction, with the user's row locked by
-             `signin.guarded_attempt`; None for a wrong proof (counted by the caller); raise
+             `attempts.guarded_attempt`; None for a wrong proof (counted by the caller); raise
              `MalformedProof` for a typo that can never be right (not counted)
 
 Kinds a user registers (apps, security keys) also have enrolment functions and a `describe`;

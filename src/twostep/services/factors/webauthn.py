@@ -231,7 +231,7 @@ def verify(user: User, proof, now, origin) -> Verified | None:
     """Check an assertion by one of the user's keys; spend its challenge; None when wrong.
 
     `proof` is {"credential": the browser's JSON, "challenge": the session's Ceremony JSON}.
-    Runs inside `signin.guarded_attempt` (the user's row locked).
+    Runs inside `attempts.guarded_attempt` (the user's row locked).
     """
     ceremony = Ceremony.from_json((proof or {}).get("challenge"))
     if ceremony is None:

@@ -1,0 +1,111 @@
+"""Second-factor attempts: each proof spent under the one per-user throttle, and recorded.
+
+Every kind of proof — app code, backup code, key, admin's pass — goes through `spend`, so one
+failure counter serves them all (Gitea #6276), a throttled attempt is never checked
+(privacyidea keycloak-provider #71), and the counter survives a restarted flow (Keycloak
+#26177). `services/signin.py` decides when to call it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from django.db import transaction
+
+from ..core import clock
+from ..models import User
+from . import audit, notifications, throttling
+from .audit import Origin, Type
+from .errors import InvalidCode, NoPendingSignIn, ServiceError
+from .factors import MalformedProof, Verified, enabled
+from .factors import backup_codes as backup_codes_factor
+from .factors import totp as totp_factor
+
+FAILURE_NOTICE_INTERVAL_SECONDS = 3600
+
+
+def guarded_attempt(user_id: int, origin: Origin, step: str, attempt) -> User:
+    """Run one second-factor attempt under the per-user throttle; return the user or raise.
+
+    The user's row is locked for the whole attempt, so concurrent attempts queue: the throttle
+    they read is current, and one failure counter serves every kind of proof. A throttled
+    attempt is refused without calling `attempt` — a throttled guess never learns whether it
+    was right (privacyidea keycloak-provider #71). `attempt(user, now)` spends the proof and
+    returns None, or the error to raise; failures are committed before raising.
+    """
+    error: ServiceError | None = None
+    with transaction.atomic():
+        user = User.objects.select_for_update().select_related("account").filter(pk=user_id).first()
+        if user is None or not user.is_active:
+            raise NoPendingSignIn()
+        now = clock.utcnow()
+        try:
+            throttling.check_second_factor(user, now)
+        except ServiceError as throttled:
+            audit.record(Type.THROTTLED, user=user, origin=origin, step=step)
+            error = throttled
+        else:
+            error = attempt(user, now)
+    if error is not None:
+        raise error
+    return user
+
+
+def spend(user_id: int, piece, proof, origin: Origin, *, purpose: str) -> Verified:
+    """Spend one proof of `piece`'s kind under the throttle; raise InvalidCode or Throttled."""
+    result: Verified | None = None
+    method = piece.METHOD
+
+    def attempt(user: User, now) -> ServiceError | None:
+        nonlocal result
+        if method != "recovery_pass" and not enabled(user):
+            return NoPendingSignIn()
+        try:
+            result = piece.verify(user, proof, now, origin)
+        except MalformedProof as typo:
+            return InvalidCode(typo.message)  # never a valid proof: not counted
+        except totp_factor.CodeAlreadyUsed as replay:
+            count_failure(user, now, origin, method, purpose, notify=not replay.quiet, replay=True)
+            return replay
+        except InvalidCode as refused:  # the slice knows what went wrong (e.g. a cloned key)
+            count_failure(user, now, origin, method, purpose)
+            return refused
+        if result is None:
+            return count_failure(user, now, origin, method, purpose)
+        throttling.reset_second_factor(user)
+        result = replace(result, backup_codes_remaining=backup_codes_factor.remaining(user))
+        if method == backup_codes_factor.METHOD:
+            backup_codes_factor.announce_use(user, origin, result.backup_codes_remaining, purpose)
+        if purpose == "sign_in":
+            record_sign_in(user, origin, method=method)
+        return None
+
+    guarded_attempt(user_id, origin, method, attempt)
+    return result
+
+
+def count_failure(user: User, now, origin: Origin, method: str, purpose: str, *, notify: bool = True,
+                  **detail) -> ServiceError:
+    """Count a wrong proof on the user's locked row; lock at the limit; tell the user once an hour."""
+    throttling.record_second_factor_failure(user, now)
+    audit.record(Type.SECOND_FACTOR_FAILED, user=user, origin=origin, method=method,
+                 purpose=purpose, failures=user.second_factor_failures, **detail)
+    if throttling.second_factor_locked(user):
+        audit.record(Type.SECOND_FACTOR_LOCKED, user=user, origin=origin)
+        notifications.notify(user, "second_factor_locked", ip=origin.ip)
+    elif notify and purpose == "sign_in" and (
+        user.failure_notice_sent_at is None
+        or (now - user.failure_notice_sent_at).total_seconds() > FAILURE_NOTICE_INTERVAL_SECONDS
+    ):
+        user.failure_notice_sent_at = now
+        user.save(update_fields=["failure_notice_sent_at"])
+        notifications.notify(user, "second_factor_failed", ip=origin.ip)
+    return InvalidCode()
+
+
+def record_sign_in(user: User, origin: Origin, method: str) -> None:
+    """Note a completed sign-in: last_login and the audit event with the factor used."""
+    now = clock.utcnow()
+    User.objects.filter(pk=user.pk).update(last_login=now)
+    user.last_login = now
+    audit.record(Type.SIGN_IN, user=user, actor=user, origin=origin, method=method)
