@@ -17,6 +17,7 @@ import pyotp
 from .client import PASSWORD, Client, Factor, new_address, settled_step
 
 TWOSTEP = str(Path(sys.executable).with_name("twostep"))
+QUEUE_PROBE = str(Path(__file__).with_name("queue_probe.py"))
 START_SECONDS = 60
 # Redis for the processes started with TWOSTEP_REDIS_URL; a database number of its own by default.
 REDIS_URL = os.environ.get("TWOSTEP_TEST_MULTIPROCESS_REDIS_URL", "redis://127.0.0.1:6379/7")
@@ -95,6 +96,15 @@ class Cluster:
                               cwd=self.root)
         if done.returncode:
             raise RuntimeError(f"twostep {' '.join(args)} failed: {done.stderr}")
+
+    def probe(self, *args: str) -> str:
+        """Run queue_probe.py (a look at the shared queue, or more wake-ups) and return its output."""
+        done = subprocess.run([sys.executable, QUEUE_PROBE, *args], capture_output=True, text=True, timeout=60,
+                              env={**self.env, "TWOSTEP_DATA_DIR": str(self.root / "operator")},
+                              cwd=self.root)
+        if done.returncode:
+            raise RuntimeError(f"queue_probe {' '.join(args)} failed: {done.stderr}")
+        return done.stdout
 
     def start(self, logins: list[str]) -> None:
         """Create the account (admin `alice`) and `logins`, and start A and B beside them."""

@@ -2,8 +2,9 @@
 
 Each process has its own port and its own data dir; they share only what a deployment behind a
 load balancer shares: the database (and Redis where configured) and the keys, given in the
-environment. Users are made with the `twostep` command, as an operator would. The servers start
-once per pytest session and are stopped, and the database dropped, at its end.
+environment. Users are made with the `twostep` command, as an operator would. The queue workers
+of both (`twostep serve` runs one each) send mail to one SMTP server run by the test. The servers
+start once per pytest session and are stopped, and the database dropped, at its end.
 
 PostgreSQL comes from TWOSTEP_DATABASE_URL (scripts/test-all runs this folder after its
 PostgreSQL pass, in one pytest process: under pytest-xdist each worker would start its own
@@ -20,7 +21,9 @@ import dj_database_url
 import psycopg
 import pytest
 import redis
+from aiosmtpd.controller import Controller
 
+from ..integration.test_notifications_smtp import Collector, free_port
 from .client import RUN_ADDRESSES_GLOB
 from .cluster import REDIS_URL, Cluster
 
@@ -63,13 +66,23 @@ def _cluster(tmp_path_factory, logins: list[str], **extra_env: str):
 
 
 # Users the tests of tests/multiprocess/ share out among themselves, one purpose each.
-LOGINS = ["sam", "pat", "dan", "eve", "tia", "tom", "ted", "bea", "fay"]
+LOGINS = ["sam", "pat", "dan", "eve", "tia", "tom", "ted", "bea", "fay", "max"]
 
 
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory):
-    """A and B on PostgreSQL; failed passwords counted in the database."""
-    with _cluster(tmp_path_factory, LOGINS) as running:
+def smtp_server():
+    """The one SMTP server A's and B's queue workers send to (its handler keeps every envelope)."""
+    controller = Controller(Collector(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory, smtp_server):
+    """A and B on PostgreSQL, their workers sending to `smtp_server`; failed passwords counted in the database."""
+    with _cluster(tmp_path_factory, LOGINS, TWOSTEP_EMAIL_HOST="127.0.0.1",
+                  TWOSTEP_EMAIL_PORT=str(smtp_server.port)) as running:
         yield running
 
 
