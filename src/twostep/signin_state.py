@@ -132,6 +132,12 @@ def keep_session(request, user: User) -> None:
     sessions.rekey(old_key, request.session.session_key)
 
 
+def keep_session_with_new_factor(request, user: User) -> None:
+    """Keep this session after it registered an authenticator: the proof it gave counts as fresh."""
+    keep_session(request, user)
+    signin.stepped_up(of(request))
+
+
 def remember_browser(request, response) -> bool:
     """Set the remembered-browser cookie for the user who just passed both factors.
 

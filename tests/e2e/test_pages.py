@@ -29,7 +29,7 @@ def test_scenario_error_pages(page, service, lang, person):
 def test_scenario_security_page_opened_up(page, service, lang, person, tmp_path):
     enrol(page, service, lang, person("kira"), tmp_path, sign_out_after=False)
     section = two_factor_section(page, lang)
-    section.locator("summary").filter(has_text=say(lang, "Replace authenticator")).click()
+    section.locator("summary").filter(has_text=say(lang, "Add an authenticator app")).click()
     section.locator("summary").filter(has_text=say(lang, "Switch off")).click()
     expect(section.get_by_label(say(lang, "A current code from your app, or a backup code"))).to_be_visible()
     look(page, lang, "security-on-open")

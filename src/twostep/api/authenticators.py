@@ -56,7 +56,7 @@ def _row(authenticator) -> dict:
 
 
 def _added(request, done) -> dict:
-    signin_state.keep_session(request, request.auth)  # the others ended with the new factor
+    signin_state.keep_session_with_new_factor(request, request.auth)  # the others ended with the new factor
     signin_state.recovered(request)
     made = done.backup_codes
     return {"id": done.authenticator.pk, "name": done.authenticator.name,

@@ -79,7 +79,7 @@ def confirm_setup(request, body: CodeIn):
     if forced:
         signin.setup_done(signin_state.of(request), user, origin(request))
     else:
-        signin_state.keep_session(request, user)
+        signin_state.keep_session_with_new_factor(request, user)
     signin_state.recovered(request)
     made = done.backup_codes
     return {"enabled": True, "replaced": done.replaced, "stage": "authenticated",

@@ -113,7 +113,7 @@ def confirm(request):
                 signin.setup_done(signin_state.of(request), user, origin(request))
             else:
                 # Confirming ended the user's other sessions; this one stays signed in.
-                signin_state.keep_session(request, user)
+                signin_state.keep_session_with_new_factor(request, user)
             if lost_phone:
                 signin_state.recovered(request)  # the new phone is in place
             if done.backup_codes is not None:

@@ -128,7 +128,7 @@ def _finish_add(request, user, answer: CredentialForm, context):
     except ServiceError as error:
         context["page_error"] = error.message
         return render(request, ADD_TEMPLATE, context, status=status_for(error))
-    signin_state.keep_session(request, user)  # the user's other sessions ended with the new factor
+    signin_state.keep_session_with_new_factor(request, user)  # the user's other sessions ended with the new factor
     signin_state.recovered(request)
     if done.backup_codes is not None:
         return render_codes(request, request.user, done.backup_codes, first_time=True)
