@@ -154,7 +154,7 @@ def test_pending_setup_raced_by_twenty_confirmations_is_confirmed_once(postgres_
 def test_replacement_raced_by_twenty_confirmations_keeps_exactly_one_device(postgres_only, enrolled, clock):
     setup = authenticators.start_app(enrolled.user, PASSWORD, ORIGIN)
     code = pyotp.TOTP(setup.secret).at(clock())
-    results = race(20, lambda i: authenticators.confirm_app(enrolled.user, code, ORIGIN))
+    results = race(20, lambda i: authenticators.confirm_app(enrolled.user, code, ORIGIN, replace_apps=True))
     assert unexpected(results, NoPendingSetup) == []
     assert outcomes(results)["ok"] == 1
     assert Authenticator.objects.filter(user=enrolled.user).count() == 1
