@@ -20,7 +20,7 @@ from ..forms import AppCodeForm, BackupCodeForm, LoginForm
 from .common import next_param, next_url, refuse, set_language_cookie, with_next
 
 
-def _signed_in(request, user, target: str):
+def signed_in(request, user, target: str):
     """Go on after a full sign-in, in the language the user chose before (on any device)."""
     response = redirect(target)
     if user.language in dict(settings.LANGUAGES):
@@ -55,7 +55,7 @@ def login(request):
     except ServiceError as error:
         return refuse(request, "twostep/signin/login.html", context, error)
     if outcome.stage == AUTHENTICATED:
-        return _signed_in(request, outcome.user, next_url(request))
+        return signed_in(request, outcome.user, next_url(request))
     if outcome.stage == SETUP_REQUIRED:
         return redirect("web:setup")
     return redirect(with_next(SECOND_STEP_PAGES[outcome.methods[0]], target))
@@ -88,9 +88,9 @@ def _second_step(request, method: str, form_class, template: str):
         return refuse(request, template, context, error, form=form, field="code")
     if outcome.recovery:
         # The lost-phone path: say how many codes are left and offer a new authenticator.
-        response = _signed_in(request, user, "web:recover")
+        response = signed_in(request, user, "web:recover")
     else:
-        response = _signed_in(request, user, next_url(request))
+        response = signed_in(request, user, next_url(request))
     if context["remember_checked"]:  # only now, after both factors (scheb #253)
         signin_state.remember_browser(request, response)
     return response

@@ -33,7 +33,8 @@ from ...services.errors import (
 from ...services.signin import AUTHENTICATED, SECOND_FACTOR
 from ..forms import PASSWORD_MAX
 from .codes import render_codes
-from .common import next_param, next_url, render_throttled, set_language_cookie, signed_in_required, with_next
+from .common import next_param, next_url, render_throttled, signed_in_required, with_next
+from .signin import signed_in
 
 ADD_TEMPLATE = "twostep/webauthn/add.html"
 KEY_TEMPLATE = "twostep/webauthn/sign_in_key.html"
@@ -138,13 +139,6 @@ def _finish_add(request, user, answer: CredentialForm, context):
 
 # The second step ------------------------------------------------------------------------------
 
-def _signed_in(user, target: str):
-    response = redirect(target)
-    if user.language:
-        set_language_cookie(response, user.language)
-    return response
-
-
 @require_http_methods(["GET", "HEAD", "POST"])
 @never_cache
 def sign_in_key(request):
@@ -176,7 +170,7 @@ def sign_in_key(request):
             except ServiceError as error:
                 context["page_error"], status = error.message, status_for(error)
             else:
-                response = _signed_in(user, next_url(request))
+                response = signed_in(request, user, next_url(request))
                 if context["remember_checked"]:  # only now, after both factors (scheb #253)
                     signin_state.remember_browser(request, response)
                 return response
@@ -209,7 +203,7 @@ def sign_in_passkey(request):
             except ServiceError as error:
                 context["page_error"], status = error.message, status_for(error)
             else:
-                return _signed_in(outcome.user, next_url(request))
+                return signed_in(request, outcome.user, next_url(request))
     context["options"] = {"publicKey": signin.webauthn_options(session, relying_party(request), passkey=True)}
     return render(request, PASSKEY_TEMPLATE, context, status=status)
 
