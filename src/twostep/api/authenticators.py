@@ -112,7 +112,7 @@ def add_key(request, body: CredentialIn):
 def confirm_app(request, id: int, body: CodeIn):
     """Confirm a pending authenticator app with its first code; it joins the others."""
     done = authenticators.confirm_app(request.auth, body.code, origin(request), authenticator_id=id,
-                                      new_codes=signin_state.after_recovery(request))
+                                      **signin.new_authenticator_terms(signin_state.of(request), replace_apps=False))
     return _added(request, done)
 
 

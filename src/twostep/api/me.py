@@ -73,9 +73,9 @@ def confirm_setup(request, body: CodeIn):
     is off gets `invalid_code` with `clock_skew_seconds`.
     """
     user, forced = request.auth, not request.user.is_authenticated
-    lost_phone = signin_state.after_recovery(request)
     # v1 knew one app per user: a new one confirmed here replaces the earlier apps (keys stay).
-    done = authenticators.confirm_app(user, body.code, origin(request), replace_apps=True, new_codes=lost_phone)
+    terms = signin.new_authenticator_terms(signin_state.of(request), replace_apps=True)
+    done = authenticators.confirm_app(user, body.code, origin(request), **terms)
     if forced:
         signin.setup_done(signin_state.of(request), user, origin(request))
     else:

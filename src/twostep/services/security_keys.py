@@ -43,6 +43,7 @@ def finish(session, user: User, credential, origin: Origin) -> authenticators.Ad
     ceremony = webauthn.Ceremony.from_json(session.take(REGISTRATION))
     fields = webauthn.check_registration(user, credential, ceremony)
     try:
-        return authenticators.add_confirmed(user, fields, origin, new_codes=bool(signin.after_recovery(session)))
+        terms = signin.new_authenticator_terms(session, replace_apps=False)
+        return authenticators.add_confirmed(user, fields, origin, new_codes=terms["new_codes"])
     except IntegrityError:  # the same key, registered by a concurrent request a moment ago
         raise Conflict(_("This security key is registered already.")) from None

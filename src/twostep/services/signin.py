@@ -127,6 +127,18 @@ def stepped_up(session: Session) -> None:
         session.update_proof(second_factor_at=clock.now())
 
 
+def new_authenticator_terms(session: Session, *, replace_apps: bool | None = None) -> dict:
+    """Say what a new authenticator registered in this session brings (the lost-phone rule).
+
+    After a sign-in without an authenticator (a backup code, an admin's pass) it comes with a
+    fresh set of backup codes, and on the guided lost-phone path a new app replaces the old
+    apps (keys stay). `replace_apps` overrides the second for a route with its own meaning (v1:
+    always replace; adding beside the others: never).
+    """
+    recovered = bool(after_recovery(session))
+    return {"new_codes": recovered, "replace_apps": recovered if replace_apps is None else replace_apps}
+
+
 def after_recovery(session: Session) -> str | None:
     """Return "backup_code" or "recovery_pass" if the session got in without an authenticator."""
     return session.proof().get("recovery")

@@ -98,10 +98,9 @@ def confirm(request):
     form = AppCodeForm(request.POST, auto_id="setup_%s")
     status = 400
     if form.is_valid():
-        lost_phone = signin_state.after_recovery(request)
         try:
             done = authenticators.confirm_app(user, form.cleaned_data["code"], origin(request),
-                                              replace_apps=lost_phone, new_codes=lost_phone)
+                                              **signin.new_authenticator_terms(signin_state.of(request)))
         except NoPendingSetup as error:
             messages.error(request, error.message)
             return redirect("web:setup")
@@ -114,8 +113,7 @@ def confirm(request):
             else:
                 # Confirming ended the user's other sessions; this one stays signed in.
                 signin_state.keep_session_with_new_factor(request, user)
-            if lost_phone:
-                signin_state.recovered(request)  # the new phone is in place
+            signin_state.recovered(request)  # after a recovery sign-in: the new phone is in place
             if done.backup_codes is not None:
                 return render_codes(request, request.user, done.backup_codes, first_time=not done.replaced)
             if done.replaced:
