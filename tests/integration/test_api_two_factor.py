@@ -40,6 +40,7 @@ def test_status_without_two_factor(api, member):
     assert api.get("/me/two-factor").json() == {
         "enabled": False, "backup_codes_remaining": 0, "backup_codes_generated_at": None,
         "backup_codes_low": False, "required_by_account": False, "required_from": None,
+        "backup_codes_saved": None, "backup_codes_saved_at": None,
     }
 
 

@@ -11,6 +11,7 @@ from .. import signin_state
 from ..http import origin
 from ..services import signin
 from ..services.errors import InvalidCode, InvalidCredentials, InvalidInput, NoPendingSignIn, Throttled
+from ..services.factors.backup_codes import CodeAlreadyUsed
 from ..services.signin import AUTHENTICATED, SECOND_FACTOR, SETUP_REQUIRED
 from .errors import SetupRequired
 from .schemas import (
@@ -68,8 +69,8 @@ def login(request, body: LoginIn):
 
 
 @router.post("/second-factor", auth=not_during_setup,
-             **spec(SecondFactorOut, InvalidCode, NoPendingSignIn, Throttled, SetupRequired, InvalidInput,
-                    unsafe=True))
+             **spec(SecondFactorOut, InvalidCode, CodeAlreadyUsed, NoPendingSignIn, Throttled, SetupRequired,
+                    InvalidInput, unsafe=True))
 def second_factor(request, response: HttpResponse, body: SecondFactorIn):
     """Finish the sign-in with any of the user's methods (each proof is accepted once).
 
