@@ -25,10 +25,10 @@ def _new_codes(page, lang) -> list[str]:
     """Generate new codes from the Account security page; return the codes the page shows."""
     generate = page.get_by_role("button", name=exactly(lang, "Generate new codes"))
     give_password_if_asked(page, lang, two_factor_section(page, lang).locator("form").filter(has=generate))
-    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+    with page.expect_response(lambda r: r.url.endswith("/security/backup-codes/new")) as answer:
         generate.click()
     expect(page.get_by_role("heading", level=1)).to_have_text(say(lang, "Your backup codes"))
-    # Shown once: neither the browser nor a proxy may keep the page.
+    # Shown until saved, in this browser only: neither the browser nor a proxy may keep the page.
     assert "no-store" in answer.value.headers["cache-control"]
     return codes_on_page(page)
 

@@ -95,7 +95,9 @@ class Web:
         assert started.status_code == 302 and started["Location"] == "/security/setup", started.status_code
         page = self.client.get("/security/setup").content.decode()
         secret = re.search(r'data-copy-text="([A-Z2-7]+)"', page).group(1)
-        shown = self.client.post("/security/setup/confirm", {"code": pyotp.TOTP(secret).at(clock())})
+        confirmed = self.client.post("/security/setup/confirm", {"code": pyotp.TOTP(secret).at(clock())})
+        assert confirmed.status_code == 302 and confirmed["Location"] == "/security/backup-codes/new"
+        shown = self.client.get(confirmed["Location"])
         assert shown.status_code == 200, shown.status_code
         return secret, re.findall(r"<li><code>([^<]+)</code></li>", shown.content.decode())
 

@@ -129,7 +129,8 @@ def test_policy_forces_setup_right_after_the_password(client, member, clock):
     assert client.post("/security/setup", {})["Location"] == "/security/setup"
     secret = authenticators.pending_app(member).secret
     response = client.post("/security/setup/confirm", {"code": pyotp.TOTP(secret).at(clock())})
-    assert response.status_code == 200 and "Your backup codes" in response.content.decode()
+    assert response.status_code == 302 and response["Location"] == "/security/backup-codes/new"
+    assert "Your backup codes" in client.get(response["Location"]).content.decode()
     assert "_auth_user_id" in client.session
     assert client.get("/security").status_code == 200
 

@@ -16,7 +16,7 @@ from ...services import activity, authenticators
 from ...services.errors import InvalidCode, ServiceError, Throttled, TwoFactorRequired, WrongPassword
 from ...services.factors import backup_codes, enabled
 from ..forms import AddAppForm, DisableForm, PasswordForm, RenameForm
-from .codes import render_codes
+from .codes import render_codes, unsaved_codes
 from .common import signed_in_required, throttled_message
 
 TEMPLATE = "twostep/security/overview.html"
@@ -49,6 +49,9 @@ def render_overview(request, *, forms=None, page_error=None, status=200, retry_a
         "codes_total": COUNT,
         "codes_low": two_factor_on and backup_codes.is_low(left),
         "codes_made_at": code_set.generated_at if code_set else None,
+        # A set nobody confirmed saving: the page asks until it is confirmed or replaced.
+        "codes_unsaved": two_factor_on and backup_codes.is_saved(code_set) is False,
+        "codes_shown_again": two_factor_on and unsaved_codes(request) is not None,
         "events": events,
         "page_error": page_error,
         **_password_forms(request),
