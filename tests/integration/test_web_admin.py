@@ -189,3 +189,21 @@ def test_forced_setup_page_needs_a_password_step_first(client, member):
     Account.objects.update(require_two_factor=True)
     response = client.get("/security/setup")
     assert response.status_code == 302 and response["Location"].startswith("/login")
+
+
+def test_setup_page_held_by_the_policy_offers_a_way_out_and_no_links_back(client, member):
+    force_login(client, member)
+    Account.objects.update(require_two_factor=True)  # required after this sign-in
+    page = client.get("/security/setup").content.decode()
+    assert "Sign out and set up later" in page and 'action="/logout"' in page
+    assert 'action="/language"' in page  # the language switch stays
+    assert 'href="/security"' not in page  # no menu link, no "Cancel": they would only lead back
+    assert "Cancel" not in page
+    client.post("/logout")
+    assert client.get("/security")["Location"].startswith("/login")
+
+
+def test_setup_page_not_held_keeps_its_cancel_link(client, member):
+    force_login(client, member)
+    page = client.get("/security/setup").content.decode()
+    assert 'href="/security"' in page and "Sign out and set up later" not in page
