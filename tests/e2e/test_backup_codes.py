@@ -49,7 +49,7 @@ def test_scenario_generate_new_codes(page, service, lang, person, tmp_path):
     sign_in(page, service, lang, me.login)
     page.get_by_role("link", name=exactly(lang, "Use a backup code instead")).click()
     enter_backup_code(page, lang, me.codes[5])
-    expect(page.get_by_text(say(lang, "That code is not right. Check it and try again."))).to_be_visible()
+    expect(page.get_by_text(say(lang, "That code is not right. Check it and try again."), exact=True)).to_be_visible()
     look(page, lang, "sign-in-backup-code-wrong")
     enter_backup_code(page, lang, new[0])
     expect(page.get_by_role("heading", level=1)).to_have_text(say(lang, "You signed in with a backup code"))

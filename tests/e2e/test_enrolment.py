@@ -80,7 +80,7 @@ def test_scenario_change_asks_password_again(page, returning_service, lang, pers
     section.get_by_label(say(lang, "Your password"), exact=True).fill("not " + PASSWORD)
     section.get_by_role("button", name=exactly(lang, "Switch on")).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(say(lang, "Set up two-factor authentication"))
-    expect(page.get_by_text(say(lang, "The password is not right."))).to_be_visible()
+    expect(page.get_by_text(say(lang, "The password is not right."), exact=True)).to_be_visible()
     look(page, lang, "setup-start-wrong-password")
 
     page.get_by_label(say(lang, "Your password"), exact=True).fill(PASSWORD)

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST, require_safe
 from ... import signin_state
 from ...core.backup_codes import COUNT
 from ...http import origin, status_for
-from ...services import activity, authenticators
+from ...services import activity, authenticators, recovery
 from ...services.errors import InvalidCode, ServiceError, Throttled, TwoFactorRequired, WrongPassword
 from ...services.factors import backup_codes, enabled
 from ..forms import AddAppForm, DisableForm, PasswordForm, RenameForm
@@ -42,6 +42,8 @@ def render_overview(request, *, forms=None, page_error=None, status=200, retry_a
     events, _more = activity.own_events(user, limit=RECENT_EVENTS)
     context = {
         "two_factor_on": two_factor_on,
+        # Switched off by an admin (or the operator) since last set up: say so, and lead back.
+        "switched_off": None if two_factor_on else recovery.switched_off_for_user(user),
         "authenticators": _authenticator_rows(user, forms or {}),
         "required": authenticators.is_required(user),
         "required_message": TwoFactorRequired.default_message,
