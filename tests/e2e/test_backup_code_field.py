@@ -33,7 +33,7 @@ def test_scenario_used_backup_code_is_told_apart(page, service, lang, person, tm
     page.get_by_role("link", name=exactly(lang, "Use a backup code instead")).click()
     _use_backup_code(page, lang, me.codes[0])
     used = say(lang, "That backup code was already used: each code works once. Try another of your codes.")
-    expect(page.get_by_text(used)).to_be_visible()
+    expect(page.get_by_text(used, exact=True)).to_be_visible()
     expect(page.get_by_text(say(lang, "That is not a backup code: check it for typos."))).to_have_count(0)
     look(page, lang, "sign-in-backup-code-used")
 
