@@ -79,6 +79,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "twostep.web.middleware.SecurityHeadersMiddleware",
+    # A full sign-in's answer carries the browser's device cookie (priority at the hashing gate).
+    "twostep.web.middleware.DeviceCookieMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -156,6 +158,8 @@ TWOSTEP_HASH_CONCURRENCY = env_int("HASH_CONCURRENCY", 0)
 TWOSTEP_HASH_QUEUE_LENGTH = int(env("HASH_QUEUE_LENGTH")) if env("HASH_QUEUE_LENGTH").strip() else None
 TWOSTEP_HASH_QUEUE_TIMEOUT = float(env("HASH_QUEUE_TIMEOUT", "2"))
 TWOSTEP_HASH_PRIORITY_TIMEOUT = float(env("HASH_PRIORITY_TIMEOUT", "10"))
+# Days a device cookie (the priority lane, its own password throttle) lasts after a sign-in.
+TWOSTEP_DEVICE_COOKIE_DAYS = env_int("DEVICE_COOKIE_DAYS", 180)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
      "OPTIONS": {"user_attributes": ("login", "email")}},
