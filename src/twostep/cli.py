@@ -70,10 +70,19 @@ def _serve(args) -> None:
         log_level=os.environ.get("TWOSTEP_LOG_LEVEL") or "warning",
         json_logs=settings.TWOSTEP_LOG_FORMAT == "json",
         ready_line=f"{PROG} serving on http://{server.address(args.host, args.port)} "
-                   f"(data: {settings.DATA_DIR}, database: {vendor}"
+                   f"(data: {settings.DATA_DIR}, database: {vendor}, {_hashing_summary()}"
                    f"{', queue worker: none' if args.no_worker else ''})",
         queue_worker=not args.no_worker,
     )
+
+
+def _hashing_summary() -> str:
+    """Say how passwords are hashed and how many hashes a worker runs at once (docs/admission.md)."""
+    from .hashers import describe
+    from .services import admission
+
+    limits = admission.limits()
+    return f"passwords: {describe()}, {limits['slots']} at once per worker"
 
 
 def _worker(args) -> None:
