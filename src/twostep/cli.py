@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve(args) -> None:
     bootstrap.compile_messages()
+    if not os.environ.get("TWOSTEP_HASH_CONCURRENCY", "").strip("0 "):
+        # The CPUs shared among the workers: about one hash per CPU on the machine at a time,
+        # each at full speed, and a worker's peak memory one or two hashes (docs/admission.md).
+        os.environ["TWOSTEP_HASH_CONCURRENCY"] = str(server.hash_slots(args.workers))
     if not os.environ.get("TWOSTEP_PUBLIC_URL") and server.is_loopback(args.host):
         # Served only to this machine: its own address is the public one. Elsewhere the operator
         # names it (a system check warns until then); never the Host header of a request.

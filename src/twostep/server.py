@@ -28,6 +28,15 @@ DEFAULT_WORKERS = 2
 DEFAULT_THREADS = 4
 
 
+def hash_slots(workers: int) -> int:
+    """Return the password hashes each of `workers` processes runs at once: the CPUs shared out."""
+    try:
+        cpus = len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, -(-cpus // max(1, workers)))
+
+
 def address(host: str, port: int) -> str:
     """Return host:port, with an IPv6 host in brackets."""
     if ":" in host and not host.startswith("["):

@@ -258,7 +258,7 @@ def test_serve_logs_requests_to_stdout_and_stops_on_ctrl_c(operator):
     assert server.returncode == 0, err
     vendor = "postgresql" if os.environ.get("TWOSTEP_DATABASE_URL") else "sqlite"
     first, *rest = out.splitlines()
-    slots = len(os.sched_getaffinity(0))
+    slots = len(os.sched_getaffinity(0))  # one worker: every CPU's share
     assert first == (f"twostep serving on http://127.0.0.1:{port} "
                      f"(data: {operator.data}, database: {vendor}, "
                      f"passwords: argon2id m=19 MiB t=2 p=1, {slots} at once per worker)")

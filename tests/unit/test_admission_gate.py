@@ -194,3 +194,10 @@ def test_members_get_through_a_flood_of_strangers():
         t.join(10)
     assert len(members_in) == 30 and member_refused == []
     assert len(refused) > 30 and min(refused) >= 1
+
+
+def test_serve_shares_the_cpus_among_its_workers(monkeypatch):
+    from twostep import server
+
+    monkeypatch.setattr(server.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert [server.hash_slots(w) for w in (1, 2, 3, 4, 8)] == [4, 2, 2, 1, 1]
