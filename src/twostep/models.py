@@ -88,8 +88,8 @@ class User(AbstractBaseUser):
 
     def get_session_auth_fallback_hash(self):
         yield from super().get_session_auth_fallback_hash()
-        # Sessions signed in before 1.2 hold a hash over the password hash and the stamp: still
-        # good until the password or stamp changes; Django stores the current hash on their next
+        # Sessions signed in by earlier versions hold a hash over the password hash and the
+        # stamp: still good until either changes; Django stores the current hash on their next
         # request.
         for secret in crypto.secret_keys():
             yield crypto.session_auth_hash(f"{self.password}:{self.security_stamp}", secret)
