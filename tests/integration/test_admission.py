@@ -168,9 +168,17 @@ def test_the_busy_page_speaks_russian(member, small_gate):
     assert "Сейчас входит очень много людей" in response.content.decode()
 
 
+def busy_count(lane: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("twostep_password_checks_busy_total", {"lane": lane}) or 0.0
+
+
 def test_the_api_answers_busy_with_retry_after(api, member, small_gate):
+    before = busy_count("normal")
     with slot_taken(small_gate):
         response = api.login("member")
+    assert busy_count("normal") == before + 1
     body = assert_error(response, 503, "busy")
     assert body["retry_after"] == 2 and response["Retry-After"] == "2"
     assert api.stage() == "anonymous"

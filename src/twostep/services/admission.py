@@ -22,6 +22,7 @@ from functools import cache
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from .. import metrics
 from ..core.admission import Full, Gate
 from .errors import ServiceError
 
@@ -73,6 +74,7 @@ def refusal(*, priority: bool) -> None:
     """Raise Busy at once when the lane is full: before any other work is done for the request."""
     wait = gate().refusal(priority=priority)
     if wait is not None:
+        metrics.count_busy(priority)
         raise Busy(wait)
 
 
@@ -86,4 +88,5 @@ def hashing(*, priority: bool):
         with gate().admit(priority=priority):
             yield
     except Full as full:
+        metrics.count_busy(priority)
         raise Busy(full.retry_after) from None
