@@ -49,6 +49,11 @@ def _serve(args) -> None:
         # The CPUs shared among the workers: about one hash per CPU on the machine at a time,
         # each at full speed, and a worker's peak memory one or two hashes (docs/admission.md).
         os.environ["TWOSTEP_HASH_CONCURRENCY"] = str(server.hash_slots(args.workers))
+    if not os.environ.get("TWOSTEP_HASH_QUEUE_LENGTH", "").strip():
+        # Strangers may wait on all threads but one: a member's request always finds a thread
+        # free to take it to the gate's priority lane.
+        slots = int(os.environ["TWOSTEP_HASH_CONCURRENCY"])
+        os.environ["TWOSTEP_HASH_QUEUE_LENGTH"] = str(server.hash_queue_length(args.threads, slots))
     if not os.environ.get("TWOSTEP_PUBLIC_URL") and server.is_loopback(args.host):
         # Served only to this machine: its own address is the public one. Elsewhere the operator
         # names it (a system check warns until then); never the Host header of a request.

@@ -201,3 +201,10 @@ def test_serve_shares_the_cpus_among_its_workers(monkeypatch):
 
     monkeypatch.setattr(server.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
     assert [server.hash_slots(w) for w in (1, 2, 3, 4, 8)] == [4, 2, 2, 1, 1]
+
+
+def test_serve_keeps_a_thread_free_for_members():
+    from twostep import server
+
+    assert [server.hash_queue_length(threads, 1) for threads in (1, 2, 4, 8)] == [1, 1, 2, 6]
+    assert server.hash_queue_length(4, 2) == 1
