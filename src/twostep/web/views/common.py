@@ -98,9 +98,9 @@ def render_busy(request, template: str, context: dict, error: Busy):
 def refuse(request, template: str, context: dict, error: ServiceError, *, form=None, field: str | None = None):
     """Show a service's refusal on the page it came from: the pages' one answer to ServiceError.
 
-    A throttled attempt answers 429 with Retry-After, a full hashing gate 503 with it; a wrong password goes to the form's password
-    field, any other error to `field` when given, else to the top of the page. The status is
-    http.status_for's.
+    A throttled attempt answers 429 with Retry-After, a full hashing gate 503 with it; a wrong
+    password goes to the form's password field, any other error to `field` when given, else to
+    the top of the page. The status is http.status_for's.
     """
     if isinstance(error, Throttled):
         return render_throttled(request, template, context, error)
