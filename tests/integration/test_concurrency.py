@@ -29,6 +29,14 @@ from ..conftest import ORIGIN, PASSWORD
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def room_for_every_thread(settings):
+    """These races are about the database: every thread waits for a hashing slot instead of
+    being answered 503 "busy" (the gate has tests of its own: test_admission.py)."""
+    settings.TWOSTEP_HASH_QUEUE_LENGTH = 64
+    settings.TWOSTEP_HASH_QUEUE_TIMEOUT = 60
+
+
 def race(count: int, work) -> list:
     """Run work(i) in `count` threads released together; return each result or exception."""
     barrier = threading.Barrier(count)

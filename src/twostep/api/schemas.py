@@ -193,7 +193,7 @@ Stage = Literal["anonymous", "second_factor", "setup_required", "authenticated"]
 
 
 class ErrorOut(Schema):
-    """An error. Some carry more items: `retry_after` (429), `fields` (422), `clock_skew_seconds`."""
+    """An error. Some carry more items: `retry_after` (429, 503 `busy`), `fields` (422), `clock_skew_seconds`."""
 
     model_config = ConfigDict(extra="allow")
     error: str = Field(description="A stable snake_case code.")
