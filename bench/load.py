@@ -306,11 +306,10 @@ def csrf(content: bytes, step: str) -> str:
 class Credentials:
     """Users handed out one at a time; an app code only for a time step the user has not used."""
 
-    def __init__(self, users: dict[str, dict], logins: list[str], codes_per_user: int = 6, made_at: float = 0):
+    def __init__(self, users: dict[str, dict], logins: list[str], codes_per_user: int = 6):
         self.secrets = {login: users[login]["secret"] for login in logins}
         self.codes = {login: collections.deque(users[login]["codes"][:codes_per_user]) for login in logins}
-        # The set-up spent the step it ran in (made_at: when it finished).
-        self.last_step = dict.fromkeys(logins, int(made_at // 30))
+        self.last_step = dict.fromkeys(logins, 0)
         self.free = collections.deque(logins)
         self.lock = threading.Lock()
         self.waited = 0.0
@@ -559,8 +558,8 @@ def allauth_env(data: Path, hasher: str, params: dict) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWOSTEP_", "BENCH_", "DJANGO_"))}
     env.update(BENCH_DATA_DIR=str(data), BENCH_HASHER=hasher, DJANGO_SETTINGS_MODULE="benchsite.settings",
                PYTHONPATH=str(ALLAUTH_SITE))
-    if os.environ.get("BENCH_ALLAUTH_SQLITE"):  # "tuned": twostep's SQLite options (settings.py)
-        env["BENCH_ALLAUTH_SQLITE"] = os.environ["BENCH_ALLAUTH_SQLITE"]
+    # "tuned" (default): twostep's SQLite options; "django": Django's defaults (allauth_site settings).
+    env["BENCH_ALLAUTH_SQLITE"] = os.environ.get("BENCH_ALLAUTH_SQLITE", "tuned")
     for key in ("time_cost", "memory_cost", "parallelism"):
         if key in params:
             env[f"BENCH_ARGON2_{key.upper()}"] = str(params[key])
@@ -775,6 +774,16 @@ def side_by_side(title: str, sites: list[Site], creds: dict[str, Credentials], f
     return runs
 
 
+def idle_cpu(servers: list[Server], seconds: float = 3.0) -> None:
+    """The servers' CPU with nothing to do (queue worker polling, timers): part of every run's figure."""
+    before = [s.cpu() for s in servers]
+    time.sleep(seconds)
+    for server, cpu in zip(servers, before, strict=True):
+        rate = (server.cpu() - cpu) / seconds
+        record("idle_cpu", side=server.name, cpu_ms_per_s=round(rate * 1000, 1))
+        say(f"  {server.name:8} idle: {rate * 1000:.1f} ms of CPU a second")
+
+
 def rss_at_rest(server: Server, label: str) -> dict:
     sizes = server.rss()
     rows = []
@@ -793,9 +802,9 @@ def _ms(seconds: float) -> int | None:
 # The flood -----------------------------------------------------------------------------------
 
 def flood(server: Server, users: dict, members: list[str], strangers: list[str], rate: float, warmup: float,
-          duration: float, rep: int, made_at: float) -> dict:
+          duration: float, rep: int) -> dict:
     """Wrong passwords at `rate` a second (open loop, each from its own address) while members sign in."""
-    creds = Credentials(users, members, codes_per_user=10, made_at=made_at)
+    creds = Credentials(users, members, codes_per_user=10)
     site = Twostep(server)
     browsers = [Browser(server.port, address=f"10.77.{rep}.{i + 1}") for i in range(len(members))]
     # Each member signed in on this browser before: whatever cookies that left stay in the jar.
@@ -929,10 +938,11 @@ def main() -> int:
     commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True,
                             text=True, check=False).stdout.strip()
     began = time.monotonic()
-    machine = {"cores": CORES, "load_avg": os.getloadavg(), "commit": commit, "quick": options.quick, "reps": reps,
+    machine = {"allauth_sqlite": os.environ.get("BENCH_ALLAUTH_SQLITE", "tuned"), "cores": CORES, "load_avg": os.getloadavg(), "commit": commit, "quick": options.quick, "reps": reps,
                "python": sys.version.split()[0], "cpu": _cpu_model()}
     record("machine", **machine)
-    say(f"twostep {commit} against django-allauth, {CORES} cores ({machine['cpu']}), load average "
+    say(f"twostep {commit} against django-allauth (SQLite: {os.environ.get('BENCH_ALLAUTH_SQLITE', 'tuned')}), "
+        f"{CORES} cores ({machine['cpu']}), load average "
         f"{' '.join(f'{x:.1f}' for x in machine['load_avg'])} at start; results also in {JSONL.relative_to(ROOT)}")
 
     say("\nSet-up")
@@ -947,17 +957,19 @@ def main() -> int:
     twostep_params = ceilings.get("argon2-twostep", {}).get("params", {})
     same_params = twostep_params == ceilings.get("argon2-django", {}).get("params", {})
 
-    t_made, a_made = t_users.pop("_made_at"), a_users.pop("_made_at")
-    t_logins, a_logins = list(t_users), list(a_users)
+    t_users.pop("_made_at"), a_users.pop("_made_at")
+    # u0 was made through the services, its app confirmed with the code of that moment: left out.
+    t_logins, a_logins = list(t_users)[1:], list(a_users)[1:]
     members_pool = t_logins[:48]  # the flood's members; the scenarios below use the rest
-    t_creds = Credentials(t_users, t_logins[48:], made_at=t_made)
-    a_creds = Credentials(a_users, a_logins[48:], made_at=a_made)
+    t_creds = Credentials(t_users, t_logins[48:])
+    a_creds = Credentials(a_users, a_logins[48:])
 
     if only & {"md5", "api"}:
         say("\nMD5 (benchmark only: the framework's own cost), SQLite")
         ts = start_twostep(fresh_copy("twostep", t_place, "md5", {}), "md5")
         aa = start_allauth(fresh_copy("allauth", a_place, "md5", {}), "md5", {})
         try:
+            idle_cpu([ts, aa])
             sites = [Twostep(ts), Allauth(aa)]
             creds = {"twostep": t_creds, "allauth": a_creds}
             if "md5" in only:
@@ -1004,8 +1016,8 @@ def main() -> int:
         else:
             ts = start_twostep(fresh_copy("twostep", p_place, "md5", {}, postgres=True), "md5", postgres=True)
             try:
-                p_made = p_users.pop("_made_at")
-                p_creds = Credentials(p_users, list(p_users), made_at=p_made)
+                p_users.pop("_made_at")
+                p_creds = Credentials(p_users, list(p_users)[1:])
                 side_by_side("MD5, app code, 16 clients, PostgreSQL", [Twostep(ts)], {"twostep": p_creds}, "totp",
                              16, reps, warmup, window)
             finally:
@@ -1024,7 +1036,7 @@ def main() -> int:
             strangers = t_logins[-200:]
             for rep in range(1 if options.quick else min(reps, 3)):
                 flood(ts, t_users, members_pool[rep * 16:(rep + 1) * 16], strangers, rate, 3.0,
-                      10.0 if options.quick else 15.0, rep, t_made)
+                      10.0 if options.quick else 15.0, rep)
             rss_at_rest(ts, "after the flood")
         finally:
             ts.stop()
