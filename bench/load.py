@@ -199,19 +199,27 @@ class Server:
         return {pid: status_kb(pid, "VmRSS") / 1024 for pid in tree(self.pid)}
 
     def stop(self) -> None:
+        """Quick shutdown (SIGINT: gunicorn stops its workers at once, twostep its queue worker),
+        then SIGKILL for whatever of the tree is left after 20 s."""
         if self in Server.running:
             Server.running.remove(self)
+        pids = tree(self.pid)
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
+                os.killpg(self.process.pid, signal.SIGINT)
             try:
-                self.process.wait(timeout=25)
+                self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=10)
-        # The queue worker runs in a session of its own: make sure nothing of the tree is left.
         deadline = time.monotonic() + 10
+        for pid in pids:  # the queue worker runs in a session of its own
+            while _proc_stat(pid) is not None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _proc_stat(pid) is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         while not port_free(self.port) and time.monotonic() < deadline:
             time.sleep(0.2)
 
@@ -459,7 +467,7 @@ class Run:
                 "errors": sum(self.errors.values()), "error_kinds": dict(self.errors),
                 "server_cpu_ms_per_signin": round(self.cpu_per_signin * 1000, 2) if self.signins else None,
                 "client_cpu_ms_per_signin": round(self.client_cpu / self.signins * 1000, 2) if self.signins else None,
-                "credential_wait_s": round(self.waited, 2)}
+                "credential_wait_s": round(self.waited, 2), "load_avg_1min": round(os.getloadavg()[0], 1)}
 
 
 def closed_loop(site: Site, flow: str, creds: Credentials, factor: str, clients: int, warmup: float,
