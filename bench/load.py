@@ -871,7 +871,10 @@ def flood(server: Server, users: dict, members: list[str], strangers: list[str],
     stop = threading.Event()
     peak = {"rss_sum_mb": 0.0, "rss_max_mb": 0.0}
 
-    def stranger(n: int) -> None:
+    def stranger(n: int, due: float) -> None:
+        if time.monotonic() - due > 0.5:  # the client could not keep the open loop's pace
+            with lock:
+                late[0] += 1
         address = f"100.{64 + (n >> 16) % 64}.{(n >> 8) & 255}.{n & 255}"
         login = strangers[n % len(strangers)] if n % 2 else f"nobody{n}"
         try:
@@ -909,19 +912,17 @@ def flood(server: Server, users: dict, members: list[str], strangers: list[str],
             now = time.monotonic()
             if due > now:
                 stop.wait(due - now)
-            elif now - due > 0.5:
-                with lock:
-                    late[0] += 1
             if stop.is_set():
                 break
-            pool.submit(stranger, rep * 1_000_000 + n)
+            pool.submit(stranger, rep * 1_000_000 + n, due)
             sent[0] += 1
             n += 1
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     cpu0 = server.cpu()
-    with ThreadPoolExecutor(max_workers=int(min(400, rate * 11 + 16))) as pool:
+    # Enough threads for every stranger to wait out its timeout without holding up the next.
+    with ThreadPoolExecutor(max_workers=int(min(800, rate * 12 + 16))) as pool:
         scheduler = threading.Thread(target=schedule, args=(pool,), daemon=True)
         scheduler.start()
         run = closed_loop(site, "web", creds, "any", len(members), warmup, duration, "flood members",
@@ -958,6 +959,66 @@ def flood(server: Server, users: dict, members: list[str], strangers: list[str],
     return result
 
 
+# Markdown tables from a run's JSON lines (docs/performance.md) --------------------------------
+
+def markdown(path: Path) -> str:
+    """The figures of one `make bench` run as docs/performance.md shows them."""
+    lines = [json.loads(row) for row in path.read_text().splitlines() if row.strip()]
+
+    def mmm(values, fmt="{:.1f}"):
+        return spread([v for v in values if v is not None], fmt)
+
+    out = []
+    for row in lines:
+        if row["kind"] == "machine":
+            out.append(f"Commit {row['commit']}, {row['cores']} cores ({row['cpu']}), load average "
+                       f"{row['load_avg'][0]:.1f} at start, allauth SQLite: {row.get('allauth_sqlite', '?')}, "
+                       f"{row['reps']} runs per scenario (min/median/max).\n")
+    out.append("| scenario | side | sign-ins/s | p50 ms | p99 ms | errors | server CPU ms per sign-in |")
+    out.append("|---|---|---|---|---|---|---|")
+    ratios = []
+    for row in lines:
+        if row["kind"] != "summary":
+            continue
+        for side in ("twostep", "allauth"):
+            if side in row:
+                fig = row[side]
+                out.append(f"| {row['scenario']} | {side} | {mmm(fig['signins_per_s'])} | "
+                           f"{mmm(fig['p50_ms'], '{:.0f}')} | {mmm(fig['p99_ms'], '{:.0f}')} | "
+                           f"{sum(fig['errors'])} | {mmm(fig['cpu_ms_per_signin'])} |")
+        if "ratio_signins_per_s" in row:
+            ratios.append(f"| {row['scenario']} | {mmm(row['ratio_signins_per_s'], '{:.2f}')} | "
+                          f"{mmm(row['ratio_cpu_per_signin'], '{:.2f}')} |")
+    if ratios:
+        out += ["", "| scenario | twostep/allauth sign-ins/s | twostep/allauth CPU per sign-in |", "|---|---|---|",
+                *ratios]
+    ceilings = [r for r in lines if r["kind"] == "ceiling"]
+    if ceilings:
+        out += ["", "| hasher | parameters | CPU per verification (median, min–max) | ceiling on "
+                f"{ceilings[0]['cores']} cores |", "|---|---|---|---|"]
+        for c in ceilings:
+            out.append(f"| {c['hasher_mode']} | {c['params']} | {c['cpu_per_hash_s'] * 1000:.0f} ms "
+                       f"({c['cpu_min_s'] * 1000:.0f}–{c['cpu_max_s'] * 1000:.0f}) | "
+                       f"{c['ceiling_signins_per_s']:.1f} sign-ins/s |")
+    floods = [r for r in lines if r["kind"] == "flood"]
+    if floods:
+        out += ["", "| flood run | strangers sent (rate) | their answers | with Retry-After | members signed in "
+                "| members p50 / p99 ms | peak RSS, all / largest process |", "|---|---|---|---|---|---|---|"]
+        for f in floods:
+            answers = ", ".join(f"{k}: {v}" for k, v in sorted(f["flood_statuses"].items()))
+            out.append(f"| {f['rep']} | {f['flood_sent']} ({f['flood_rate_per_s']}/s) | {answers} | "
+                       f"{sum(f['flood_retry_after'].values())} | {f['member_signins']}/{f['member_attempts']} "
+                       f"({f['member_success_pct']} %) | {f['member_p50_ms']} / {f['member_p99_ms']} | "
+                       f"{f['peak_rss_sum_mb']} / {f['peak_rss_process_mb']} MB |")
+    rest = [r for r in lines if r["kind"] == "rss_at_rest"]
+    if rest:
+        out += ["", "| side | when | RSS per process |", "|---|---|---|"]
+        for r in rest:
+            out.append(f"| {r['side']} | {r['label']} | "
+                       + ", ".join(f"{p['role']} {p['rss_mb']:.0f} MB" for p in r["processes"]) + " |")
+    return "\n".join(out)
+
+
 # The plan ------------------------------------------------------------------------------------
 
 def main() -> int:
@@ -972,7 +1033,12 @@ def main() -> int:
     parser.add_argument("--only", default="",
                         help="comma-separated: md5,argon2,api,postgres,flood,ceiling (default: all)")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--markdown", metavar="JSONL", type=Path,
+                        help="print the tables of an earlier run's JSON lines as Markdown, and stop")
     options = parser.parse_args()
+    if options.markdown:
+        print(markdown(options.markdown))
+        return 0
     if options.json:
         OUT, JSON_STDOUT = sys.stderr, True
     reps = options.reps or (1 if options.quick else 3)
