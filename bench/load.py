@@ -295,9 +295,14 @@ class FlowError(Exception):
         self.step, self.status = step, status
 
 
-def expect(step: str, status: int, wanted: int, answer=None, location: str | None = None) -> None:
+FORM_ERROR = re.compile(rb'<ul class="errorlist[^"]*"[^>]*>\s*<li>(.*?)</li>', re.S)
+
+
+def expect(step: str, status: int, wanted: int, answer=None, location: str | None = None,
+           content: bytes = b"") -> None:
     if status != wanted:
-        raise FlowError(step, status)
+        found = FORM_ERROR.search(content or b"")  # a form shown again says why
+        raise FlowError(step, f"{status} ({found.group(1).decode(errors='replace')[:80]})" if found else status)
     if location is not None and location not in (answer.getheader("Location") or ""):
         raise FlowError(step, f"{status}->{answer.getheader('Location')}")
 
@@ -379,16 +384,16 @@ class Twostep(Site):
         status, _, content = browser.request("GET", "/login")
         expect("GET login", status, 200)
         token = csrf(content, "GET login")
-        status, answer, _ = browser.request("POST", "/login", form={
+        status, answer, content = browser.request("POST", "/login", form={
             "csrfmiddlewaretoken": token, "login": login, "password": PASSWORD})
-        expect("POST password", status, 302, answer, "/login/")
+        expect("POST password", status, 302, answer, "/login/", content)
         method, code = creds.proof(login, factor)
         page = self.pages[method]
         status, _, content = browser.request("GET", page)
         expect("GET code page", status, 200)
         token = csrf(content, "GET code page")
-        status, answer, _ = browser.request("POST", page, form={"csrfmiddlewaretoken": token, "code": code})
-        expect("POST code", status, 302)
+        status, answer, content = browser.request("POST", page, form={"csrfmiddlewaretoken": token, "code": code})
+        expect("POST code", status, 302, content=content)
         if "/login" in (answer.getheader("Location") or ""):
             raise FlowError("POST code", "302->login")
         status, _, content = browser.request("GET", TWOSTEP_ME)
@@ -417,16 +422,16 @@ class Allauth(Site):
         status, _, content = browser.request("GET", "/accounts/login/")
         expect("GET login", status, 200)
         token = csrf(content, "GET login")
-        status, answer, _ = browser.request("POST", "/accounts/login/", form={
+        status, answer, content = browser.request("POST", "/accounts/login/", form={
             "csrfmiddlewaretoken": token, "login": login, "password": PASSWORD})
-        expect("POST password", status, 302, answer, "/accounts/2fa/authenticate/")
+        expect("POST password", status, 302, answer, "/accounts/2fa/authenticate/", content)
         status, _, content = browser.request("GET", "/accounts/2fa/authenticate/")
         expect("GET code page", status, 200)
         token = csrf(content, "GET code page")
         _, code = creds.proof(login, factor)
-        status, answer, _ = browser.request("POST", "/accounts/2fa/authenticate/", form={
+        status, answer, content = browser.request("POST", "/accounts/2fa/authenticate/", form={
             "csrfmiddlewaretoken": token, "code": code})
-        expect("POST code", status, 302, answer, "/me.json")
+        expect("POST code", status, 302, answer, "/me.json", content)
         status, _, _ = browser.request("GET", "/me.json")
         expect("GET me", status, 200)
 
@@ -857,9 +862,15 @@ def flood(server: Server, users: dict, members: list[str], strangers: list[str],
     site = Twostep(server)
     browsers = [Browser(server.port, address=f"10.77.{rep}.{i + 1}") for i in range(len(members))]
     # Each member signed in on this browser before: whatever cookies that left stay in the jar.
-    for browser, login in zip(browsers, members, strict=True):
+    def first_sign_in(browser: Browser, login: str) -> None:
         with contextlib.suppress(FlowError, OSError, http.client.HTTPException):
             site.web(browser, creds, login, "any")
+
+    earlier = [threading.Thread(target=first_sign_in, args=pair, daemon=True) for pair in zip(browsers, members, strict=True)]
+    for thread in earlier:
+        thread.start()
+    for thread in earlier:
+        thread.join(timeout=REQUEST_TIMEOUT * 5 + 5)
     # One CSRF cookie and token, reused by every stranger (a script fetches it once).
     opener = Browser(server.port, address="198.18.0.1")
     _, _, content = opener.request("GET", "/login")
@@ -1149,17 +1160,20 @@ def main() -> int:
         rate = 5 * ceil["ceiling_signins_per_s"]
         say(f"\nFlood: wrong passwords at 5 × the hashing capacity ({rate:.0f}/s, each from its own "
             f"X-Forwarded-For address) while 16 members sign in; twostep, {mode} {ceil['params']}, SQLite")
-        ts = start_twostep(fresh_copy("twostep", t_place, mode, ceil["params"]), mode,
-                           TWOSTEP_TRUSTED_PROXIES="127.0.0.1")
-        try:
-            rss_at_rest(ts, "Argon2, before the flood")
-            strangers = t_logins[-200:]
-            for rep in range(1 if options.quick else min(reps, 3)):
+        strangers = t_logins[-200:]
+        for rep in range(1 if options.quick else min(reps, 3)):
+            # A new server each time: the strangers a flood leaves queued must not meet the next one.
+            ts = start_twostep(fresh_copy("twostep", t_place, mode, ceil["params"]), mode,
+                               TWOSTEP_TRUSTED_PROXIES="127.0.0.1")
+            try:
+                if rep == 0:
+                    rss_at_rest(ts, "Argon2, before the flood")
                 flood(ts, t_users, members_pool[rep * 16:(rep + 1) * 16], strangers, rate, 3.0,
                       10.0 if options.quick else 15.0, rep)
-            rss_at_rest(ts, "after the flood")
-        finally:
-            ts.stop()
+                if rep == 0:
+                    rss_at_rest(ts, "after the flood")
+            finally:
+                ts.stop()
 
     record("done", seconds=round(time.monotonic() - began))
     say(f"\nDone in {time.monotonic() - began:.0f} s; JSON lines in {JSONL.relative_to(ROOT)}")
