@@ -8,14 +8,15 @@ with CSRF checks on — the whole middleware stack, as under gunicorn, without t
 the same five requests as bench/load.py (GET login, POST password, GET code page, POST code, GET
 the protected JSON page), with an app code and with a backup code, and the JSON API's three.
 
-For each request it prints the SQL statements (Django's CaptureQueriesContext) and the CPU time
-(time.process_time, median over the sign-ins), then, from cProfile over all sign-ins, the CPU of
-each phase: middleware around the view, the view, session load and save, audit writes, template
-rendering, mail on the request path, the password hash, the SQL the ORM runs. Phases nest (the
-view includes its templates and SQL), so they do not add up; each is the cumulative time of the
-named functions, without double counting a function that calls itself. cProfile slows Python
-code down, so its shares, not its milliseconds, are what to read; the CPU per request comes from
-a run without the profiler.
+For each request it prints the SQL statements (Django's CaptureQueriesContext; how many of them
+are BEGIN/COMMIT/SAVEPOINT) and the CPU time (time.process_time, median over half the
+sign-ins), and per sign-in the CPU of each phase — Django's handler and the views in it
+(the middleware is the difference), templates, session load and save, request.user, CSRF,
+audit writes, mail on the request path, throttling, the password hash, SQL executing and ORM
+compiling — measured by wrapping each phase's entry points with a CPU timer (outermost calls
+only; phases nest, so they do not add up). The other half of the sign-ins runs under cProfile
+for the functions with the most own time (cProfile slows Python down: read its list as a
+ranking). --sql lists every statement of one sign-in.
 """
 
 from __future__ import annotations
