@@ -24,6 +24,7 @@ def test_shipped_settings_keep_sessions_in_the_database_and_pass(settings):
     # Django's database sessions (twostep's store writes them once per request).
     assert settings.SESSION_ENGINE == "twostep.session_store"
     from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
+
     from twostep.session_store import SessionStore
 
     assert issubclass(SessionStore, DatabaseSessionStore)

@@ -73,7 +73,7 @@ def spend(user_id: int, piece, proof, origin: Origin, *, purpose: str) -> Verifi
         if result is None:
             return count_failure(user, now, origin, method, purpose)
         throttling.reset_second_factor(user)
-        result = replace(result, backup_codes_remaining=backup_codes_factor.remaining(user))
+        result = replace(result, backup_codes_remaining=backup_codes_factor.remaining(user), user=user)
         if method == backup_codes_factor.METHOD:
             backup_codes_factor.announce_use(user, origin, result.backup_codes_remaining, purpose)
         if purpose == "sign_in":

@@ -28,7 +28,7 @@ from ..models import User
 from . import accounts, attempts, audit, throttling, trusted_browsers
 from .audit import Origin, Type
 from .errors import InvalidCode, InvalidCredentials, NoPendingSignIn, PasskeysNotAllowed, ServiceError
-from .factors import Verified, enabled, methods, slice_for
+from .factors import Verified, confirmed_kinds, enabled, methods, slice_for
 from .factors import webauthn as webauthn_factor
 
 log = logging.getLogger("twostep.signin")
@@ -155,6 +155,7 @@ class PasswordStep:
     user: User
     stage: str  # AUTHENTICATED, SECOND_FACTOR or SETUP_REQUIRED
     remembered: bool = False  # a remembered browser skips the second step
+    kinds: frozenset[str] = frozenset()  # of the user's confirmed authenticators (as just read)
 
 
 def password(session: Session, login: str, password: str, origin: Origin, *,
@@ -171,7 +172,7 @@ def password(session: Session, login: str, password: str, origin: Origin, *,
                          ("pwd",))
     session.hold(_held(user, step.stage))
     if step.stage == SECOND_FACTOR:
-        return Outcome(SECOND_FACTOR, user, methods=tuple(methods(user, clock.utcnow())))
+        return Outcome(SECOND_FACTOR, user, methods=tuple(methods(user, clock.utcnow(), step.kinds)))
     return Outcome(SETUP_REQUIRED, user)
 
 
@@ -195,13 +196,14 @@ def check_password(login: str, password: str, origin: Origin, *,
         audit.record(Type.SIGN_IN_FAILED, user=_find_user(login), origin=origin)
         raise InvalidCredentials()
     throttling.record_password_success(attempt)
-    if enabled(user):
+    kinds = confirmed_kinds(user)
+    if kinds:  # two-factor authentication is on (factors.enabled, read once with the kinds)
         # A remembered browser skips only the second step, never the password (NIST §5.1);
         # a locked second factor is not skipped either.
         if (remembered_token and not throttling.second_factor_locked(user)
                 and trusted_browsers.recognise(user, remembered_token)):
-            return PasswordStep(user, AUTHENTICATED, remembered=True)
-        return PasswordStep(user, SECOND_FACTOR)
+            return PasswordStep(user, AUTHENTICATED, remembered=True, kinds=kinds)
+        return PasswordStep(user, SECOND_FACTOR, kinds=kinds)
     if accounts.two_factor_required(user.account):
         return PasswordStep(user, SETUP_REQUIRED)
     return PasswordStep(user, AUTHENTICATED)
@@ -314,7 +316,10 @@ def _complete(session: Session, user: User, origin: Origin, method: str, amr, *,
     proof = {"amr": amr, "auth_time": now, "method": method, "recovery": recovery,
              "password_at": now if "pwd" in amr else None,
              "second_factor_at": now if "mfa" in amr else None}
-    session.complete(User.objects.select_related("account").get(pk=user.pk), proof)
+    # The row as the attempt just read it under its lock, else as it is now: the session's hash
+    # is made from the current password and security stamp.
+    fresh = verified.user if verified is not None and verified.user is not None else None
+    session.complete(fresh or User.objects.select_related("account").get(pk=user.pk), proof)
     left = verified.backup_codes_remaining if verified is not None else None
     return Outcome(AUTHENTICATED, user, method=method, recovery=recovery, backup_codes_remaining=left)
 
