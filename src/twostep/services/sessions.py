@@ -44,15 +44,12 @@ def _store():
 
 
 def start(user: User, session_key: str | None, origin: Origin) -> None:
-    """Note a session that just completed a full sign-in."""
+    """Note a session that just completed a full sign-in (its key is new: a sign-in changes it)."""
     if not session_key:
         return
     now = clock.utcnow()
-    UserSession.objects.update_or_create(
-        session_key=session_key,
-        defaults={"user": user, "created_at": now, "last_seen_at": now, "ip": origin.ip,
-                  "user_agent": (origin.user_agent or "")[:300]},
-    )
+    UserSession.objects.create(session_key=session_key, user=user, created_at=now, last_seen_at=now,
+                               ip=origin.ip, user_agent=(origin.user_agent or "")[:300])
 
 
 def rekey(old_key: str | None, new_key: str | None) -> None:
