@@ -235,16 +235,31 @@ def main() -> None:
                 samples.append(f"{current['label']:<34} {sql[:220]}")
         return execute(sql, params, many, context)
 
+    request_profiles: dict[str, cProfile.Profile] = {}  # label -> profile of that request alone
+
     class label:
         def __init__(self, name):
             self.name = name
 
         def __enter__(self):
             current["label"] = self.name
+            if args.profile and record["on"]:
+                request_profiles.setdefault(self.name, cProfile.Profile()).enable()
 
         def __exit__(self, *exc):
+            if args.profile and record["on"]:
+                request_profiles[self.name].disable()
             current["label"] = None
 
+    from django.db.backends.signals import connection_created
+
+    opened = Counter()
+
+    def on_connect(sender, connection, **kwargs):
+        if record["on"]:
+            opened["n"] += 1
+
+    connection_created.connect(on_connect)
     flows = ["web", "api"] if args.flow == "both" else [args.flow]
     browser = Browser(app)
     db = "PostgreSQL" if connection.vendor == "postgresql" else "SQLite"
@@ -253,7 +268,9 @@ def main() -> None:
         for flow in flows:
             statements.clear()
             samples.clear()
+            opened.clear()
             profiler = cProfile.Profile() if args.profile else None
+            request_profiles.clear()
             cpu = 0.0
             signins = 0
             per_round = []
@@ -265,16 +282,12 @@ def main() -> None:
                 for index, (login, secret) in enumerate(users):
                     code = pyotp.TOTP(secret).at(clock())
                     record["one"] = counted and index == 0 and round_ == 1
-                    if profiler is not None and counted:
-                        profiler.enable()
                     started = time.process_time()
                     if flow == "web":
                         web_sign_in(browser, login, code, args.protected, label)
                     else:
                         api_sign_in(browser, login, code, label)
                     spent = time.process_time() - started
-                    if profiler is not None and counted:
-                        profiler.disable()
                     if counted:
                         cpu += spent
                         round_cpu += spent
@@ -286,6 +299,8 @@ def main() -> None:
             total = sum(sum(c.values()) for c in statements.values()) / signins
             print(f"\n{flow} sign-in: {per:.2f} ms CPU per sign-in (rounds: best {per_round[0]:.2f}, median "
                   f"{per_round[len(per_round) // 2]:.2f}), {total:.1f} SQL statements per sign-in")
+            print(f"  database connections opened: {opened['n']} in {signins} sign-ins "
+                  "(a server thread keeps its connection)")
             for name, kinds in statements.items():
                 shown = ", ".join(f"{k} {v / signins:g}" for k, v in sorted(kinds.items()))
                 print(f"  {name:<34} {sum(kinds.values()) / signins:5.1f}  ({shown})")
@@ -294,12 +309,14 @@ def main() -> None:
                 for line in samples:
                     print("   ", line)
             if profiler is not None:
-                calls = pstats.Stats(profiler).total_calls
-                print(f"  Python function calls per sign-in: {calls / signins:,.0f} (steady under load, "
+                calls = {name: pstats.Stats(one).total_calls / signins for name, one in request_profiles.items()}
+                print(f"  Python function calls per sign-in: {sum(calls.values()):,.0f} (steady under load, "
                       "unlike CPU time)")
+                for name, count in calls.items():
+                    print(f"    {name:<34} {count:8,.0f}")
                 for order in ("tottime", "cumulative"):
                     out = io.StringIO()
-                    stats = pstats.Stats(profiler, stream=out)
+                    stats = pstats.Stats(*request_profiles.values(), stream=out)
                     stats.sort_stats(order).print_stats(args.top)
                     print(f"\n  top {args.top} by {order} (whole run, {signins} sign-ins):")
                     print("\n".join("    " + line for line in out.getvalue().splitlines()
