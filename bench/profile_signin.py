@@ -206,6 +206,7 @@ def main() -> None:
                         help="the protected JSON the web sign-in reads last")
     parser.add_argument("--profile", action="store_true", help="print the top functions (cProfile)")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--request", help="with --profile: the top functions of this request only, e.g. 'POST /login'")
     parser.add_argument("--sql", action="store_true", help="print every statement of one sign-in")
     args = parser.parse_args()
 
@@ -316,7 +317,8 @@ def main() -> None:
                     print(f"    {name:<34} {count:8,.0f}")
                 for order in ("tottime", "cumulative"):
                     out = io.StringIO()
-                    stats = pstats.Stats(*request_profiles.values(), stream=out)
+                    chosen = [one for name, one in request_profiles.items() if args.request in (None, name)]
+                    stats = pstats.Stats(*chosen, stream=out)
                     stats.sort_stats(order).print_stats(args.top)
                     print(f"\n  top {args.top} by {order} (whole run, {signins} sign-ins):")
                     print("\n".join("    " + line for line in out.getvalue().splitlines()

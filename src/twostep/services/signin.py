@@ -69,14 +69,22 @@ class Outcome:
 
 # Reading the session -----------------------------------------------------------------------
 
-def pending_user(session: Session, stage: str) -> User | None:
-    """Return the half-signed-in user at `stage`, or None if there is none or it expired."""
+def _held_state(session: Session, stage: str) -> dict | None:
+    """Return the session's held state at `stage` unless it expired (the session alone is read)."""
     state = session.held()
     if not state or state.get("stage") != stage:
         return None
     minutes = SETUP_MINUTES if stage == SETUP_REQUIRED else settings.TWOSTEP_PENDING_MINUTES
     if clock.now() - state.get("at", 0) > minutes * 60:
         session.drop_held()
+        return None
+    return state
+
+
+def pending_user(session: Session, stage: str) -> User | None:
+    """Return the half-signed-in user at `stage`, or None if there is none or it expired."""
+    state = _held_state(session, stage)
+    if state is None:
         return None
     user = User.objects.select_related("account").filter(pk=state.get("uid"), is_active=True).first()
     if user is None or user.security_stamp != state.get("stamp"):
@@ -97,6 +105,18 @@ def stage(session: Session) -> str:
         if pending_user(session, candidate) is not None:
             return candidate
     return ANONYMOUS
+
+
+def setup_required(session: Session) -> bool:
+    """Tell whether stage(session) is SETUP_REQUIRED, reading no more than that answer needs.
+
+    A session held at the second step is not (a held state has one stage), which the session
+    alone says; stage() would read the held user first.
+    """
+    user = session.signed_in_user()
+    if user is not None:
+        return accounts.two_factor_required(user.account) and not enabled(user)
+    return pending_user(session, SETUP_REQUIRED) is not None
 
 
 def setup_user(session: Session) -> User | None:
@@ -210,18 +230,27 @@ def check_password(login: str, password: str, origin: Origin, *,
 
 
 def second_factor(session: Session, method: str, proof, origin: Origin) -> Outcome:
-    """Finish a held sign-in with one of the user's methods; each proof is accepted once."""
-    user = pending_user(session, SECOND_FACTOR)
-    if user is None:
+    """Finish a held sign-in with one of the user's methods; each proof is accepted once.
+
+    The held user is read once, locked, by the attempt, which also checks what pending_user
+    would (active, the same security stamp).
+    """
+    state = _held_state(session, SECOND_FACTOR)
+    if state is None or not state.get("stamp"):
         raise NoPendingSignIn()
     if method == "totp" and isinstance(proof, str) and codes_core.looks_like_backup_code(proof):
         method = "backup_code"  # a backup code typed in the app-code field is taken as one
     piece = slice_for(method)
     if method == "webauthn":
         proof = {"credential": proof, "challenge": session.take(WEBAUTHN_CHALLENGE)}
-    verified = attempts.spend(user.pk, piece, proof, origin, purpose="sign_in")
+    try:
+        verified = attempts.spend(state.get("uid"), piece, proof, origin, purpose="sign_in",
+                                  stamp=state.get("stamp"))
+    except NoPendingSignIn:
+        session.drop_held()
+        raise
     amr = ("pwd", *verified.amr, "mfa")
-    return _complete(session, user, origin, method, amr, verified=verified)
+    return _complete(session, verified.user, origin, method, amr, verified=verified)
 
 
 def webauthn_options(session: Session, rp: webauthn_factor.RelyingParty, *, passkey: bool) -> dict:
