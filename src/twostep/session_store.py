@@ -52,10 +52,13 @@ class SessionStore(DatabaseSessionStore):
         row = self.create_model_instance(data)
         using = router.db_for_write(self.model, instance=row)
         try:
-            with transaction.atomic(using=using):
+            if self._replaces or transaction.get_connection(using).in_atomic_block:
+                with transaction.atomic(using=using):
+                    row.save(force_insert=True, using=using)
+                    if self._replaces:
+                        self.model.objects.using(using).filter(session_key=self._replaces).delete()
+            else:  # one INSERT, nothing to delete: no transaction of its own (two round trips fewer)
                 row.save(force_insert=True, using=using)
-                if self._replaces:
-                    self.model.objects.using(using).filter(session_key=self._replaces).delete()
         except IntegrityError:
             if must_create:
                 raise CreateError from None
