@@ -88,6 +88,11 @@ def stage(request) -> str:
     return signin.stage(of(request))
 
 
+def setup_required(request) -> bool:
+    """Tell whether stage(request) is SETUP_REQUIRED (reading no more than that needs)."""
+    return signin.setup_required(of(request))
+
+
 def pending_user(request, stage: str) -> User | None:
     return signin.pending_user(of(request), stage)
 

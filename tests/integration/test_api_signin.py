@@ -297,3 +297,19 @@ def test_logout_abandons_half_done_sign_in(api, enrolled):
 
 def test_logout_when_anonymous_is_fine(api):
     assert api.post("/auth/logout").json() == {"stage": "anonymous"}
+
+
+# A held sign-in ends when its user changes under it -------------------------------------------
+
+@pytest.mark.parametrize("change", [{"security_stamp": "changed-elsewhere"}, {"is_active": False}])
+def test_a_code_after_the_users_stamp_changed_or_they_were_deactivated_is_refused(api, enrolled, change):
+    from twostep.models import Authenticator
+
+    assert api.login("member").json()["stage"] == "second_factor"
+    last_step = Authenticator.objects.get(user=enrolled.user).last_step
+    User.objects.filter(pk=enrolled.user.pk).update(**change)  # a password reset, an admin, elsewhere
+    assert_error(api.second_factor(enrolled.code()), 409, "no_pending_sign_in")
+    assert not is_signed_in(api) and api.stage() == "anonymous"
+    # Nothing was checked: the code is not spent and no failure counted.
+    assert Authenticator.objects.get(user=enrolled.user).last_step == last_step
+    assert User.objects.get(pk=enrolled.user.pk).second_factor_failures == 0

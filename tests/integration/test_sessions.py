@@ -281,3 +281,32 @@ def test_session_kept_after_confirming_a_new_authenticator_stays_listed(api, enr
     assert api.post("/me/two-factor/confirm", {"code": pyotp.TOTP(setup["secret"]).at(clock())}).status_code == 200
     body = api.get("/me/sessions").json()
     assert [s["current"] for s in body["sessions"]] == [True]
+
+
+# The session store: a new key at every sign-in step, the old one gone ---------------------------
+
+def test_each_sign_in_step_writes_a_new_key_and_deletes_the_old_row(enrolled, clock):
+    client = Client()
+    client.get("/login")
+    client.cookies["twostep_session"] = "k" * 32  # a key an attacker planted in the browser
+    client.post("/login", {"login": "member", "password": PASSWORD})
+    halfway = client.cookies["twostep_session"].value
+    assert halfway != "k" * 32 and Session.objects.filter(session_key=halfway).exists()
+    client.post("/login/code", {"code": enrolled.code()})
+    signed_in_key = client.cookies["twostep_session"].value
+    assert signed_in_key != halfway
+    assert list(Session.objects.values_list("session_key", flat=True)) == [signed_in_key]
+    assert UserSession.objects.get().session_key == signed_in_key
+    # The half-way key, replayed by someone who saw it, is nobody's session.
+    replay = Client()
+    replay.cookies["twostep_session"] = halfway
+    assert not signed_in(replay)
+    assert signed_in(client)
+
+
+def test_a_sign_out_deletes_the_session_row(enrolled, clock):
+    client = web_sign_in(enrolled=enrolled, clock=clock)
+    key = client.cookies["twostep_session"].value
+    client.post("/logout")
+    assert not Session.objects.filter(session_key=key).exists()
+    assert not UserSession.objects.exists()

@@ -40,3 +40,14 @@ def test_abandoning_a_half_done_sign_in_records_no_sign_out(api, enrolled):
     assert api.login("member").json()["stage"] == "second_factor"
     api.post("/auth/logout")
     assert not SecurityEvent.objects.filter(type=Type.SIGN_OUT).exists()
+
+
+def test_a_two_step_sign_in_notes_last_login_at_its_time_and_one_event(client, enrolled, clock):
+    clock.advance(3600)
+    client.post("/login", {"login": "member", "password": "correct horse battery staple"})
+    assert User.objects.get(pk=enrolled.user.pk).last_login is None  # half signed in: not yet
+    assert client.post("/login/code", {"code": enrolled.code()}).status_code == 302
+    last_login = User.objects.get(pk=enrolled.user.pk).last_login
+    assert last_login is not None and abs(last_login.timestamp() - clock()) < 1
+    sign_in = SecurityEvent.objects.get(user=enrolled.user, type=Type.SIGN_IN)
+    assert sign_in.detail["method"] == "totp" and sign_in.at == last_login

@@ -21,7 +21,13 @@ def problem_ids() -> set[str]:
 
 
 def test_shipped_settings_keep_sessions_in_the_database_and_pass(settings):
-    assert settings.SESSION_ENGINE == "django.contrib.sessions.backends.db"
+    # Django's database sessions (twostep's store writes them once per request).
+    assert settings.SESSION_ENGINE == "twostep.session_store"
+    from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
+
+    from twostep.session_store import SessionStore
+
+    assert issubclass(SessionStore, DatabaseSessionStore)
     settings.CACHES = LOCMEM  # the cache without Redis: it holds nothing that must be shared
     assert not problem_ids() & {"twostep.E006", "twostep.E007"}
 

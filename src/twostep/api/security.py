@@ -78,7 +78,7 @@ class MaySetUp(_Session):
 
 def not_during_setup(request):
     """Let anyone through except a session that owes its account's 2FA setup."""
-    if signin_state.stage(request) == SETUP_REQUIRED:
+    if signin_state.setup_required(request):
         raise SetupRequired()
     return True
 

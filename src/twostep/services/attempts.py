@@ -24,19 +24,20 @@ from .factors import totp as totp_factor
 FAILURE_NOTICE_INTERVAL_SECONDS = 3600
 
 
-def guarded_attempt(user_id: int, origin: Origin, step: str, attempt) -> User:
+def guarded_attempt(user_id: int, origin: Origin, step: str, attempt, *, stamp: str | None = None) -> User:
     """Run one second-factor attempt under the per-user throttle; return the user or raise.
 
     The user's row is locked for the whole attempt, so concurrent attempts queue: the throttle
     they read is current, and one failure counter serves every kind of proof. A throttled
     attempt is refused without calling `attempt` — a throttled guess never learns whether it
     was right (privacyidea keycloak-provider #71). `attempt(user, now)` spends the proof and
-    returns None, or the error to raise; failures are committed before raising.
+    returns None, or the error to raise; failures are committed before raising. With `stamp`
+    (a held sign-in's), a user whose security stamp changed since is not pending any more.
     """
     error: ServiceError | None = None
     with transaction.atomic():
         user = User.objects.select_for_update().select_related("account").filter(pk=user_id).first()
-        if user is None or not user.is_active:
+        if user is None or not user.is_active or (stamp is not None and user.security_stamp != stamp):
             raise NoPendingSignIn()
         now = clock.utcnow()
         try:
@@ -51,8 +52,11 @@ def guarded_attempt(user_id: int, origin: Origin, step: str, attempt) -> User:
     return user
 
 
-def spend(user_id: int, piece, proof, origin: Origin, *, purpose: str) -> Verified:
-    """Spend one proof of `piece`'s kind under the throttle; raise InvalidCode or Throttled."""
+def spend(user_id: int, piece, proof, origin: Origin, *, purpose: str, stamp: str | None = None) -> Verified:
+    """Spend one proof of `piece`'s kind under the throttle; raise InvalidCode or Throttled.
+
+    The Verified carries the user's row as the attempt left it; `stamp` as in guarded_attempt.
+    """
     result: Verified | None = None
     method = piece.METHOD
 
@@ -76,14 +80,14 @@ def spend(user_id: int, piece, proof, origin: Origin, *, purpose: str) -> Verifi
         if result is None:
             return count_failure(user, now, origin, method, purpose)
         throttling.reset_second_factor(user)
-        result = replace(result, backup_codes_remaining=backup_codes_factor.remaining(user))
+        result = replace(result, backup_codes_remaining=backup_codes_factor.remaining(user), user=user)
         if method == backup_codes_factor.METHOD:
             backup_codes_factor.announce_use(user, origin, result.backup_codes_remaining, purpose)
         if purpose == "sign_in":
             record_sign_in(user, origin, method=method)
         return None
 
-    guarded_attempt(user_id, origin, method, attempt)
+    guarded_attempt(user_id, origin, method, attempt, stamp=stamp)
     return result
 
 

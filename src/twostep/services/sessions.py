@@ -44,15 +44,12 @@ def _store():
 
 
 def start(user: User, session_key: str | None, origin: Origin) -> None:
-    """Note a session that just completed a full sign-in."""
+    """Note a session that just completed a full sign-in (its key is new: a sign-in changes it)."""
     if not session_key:
         return
     now = clock.utcnow()
-    UserSession.objects.update_or_create(
-        session_key=session_key,
-        defaults={"user": user, "created_at": now, "last_seen_at": now, "ip": origin.ip,
-                  "user_agent": (origin.user_agent or "")[:300]},
-    )
+    UserSession.objects.create(session_key=session_key, user=user, created_at=now, last_seen_at=now,
+                               ip=origin.ip, user_agent=(origin.user_agent or "")[:300])
 
 
 def rekey(old_key: str | None, new_key: str | None) -> None:
@@ -73,8 +70,14 @@ def forget(session_key: str | None) -> None:
         UserSession.objects.filter(session_key=session_key).delete()
 
 
-def _is_alive(row: UserSession, user: User, now: datetime) -> bool:
-    """Tell whether the Django session behind a row still signs this user in."""
+def _is_alive(row: UserSession, user: User, now: datetime, current_key: str | None = None) -> bool:
+    """Tell whether the Django session behind a row still signs this user in.
+
+    The caller's own session (`current_key`) signed this request in, so it is alive; its row may
+    not be written yet when its key changed during the request (twostep/session_store.py).
+    """
+    if current_key is not None and row.session_key == current_key:
+        return True
     if row.created_at <= now - timedelta(seconds=settings.TWOSTEP_SESSION_MAX_SECONDS):
         return False
     # The middleware ends a session idle past the limit; last_seen_at lags by up to a minute.
@@ -101,7 +104,7 @@ def active_sessions(user: User, current_key: str | None) -> list[ActiveSession]:
     now = clock.utcnow()
     live = []
     for row in UserSession.objects.filter(user=user).order_by("-last_seen_at", "-pk"):
-        if _is_alive(row, user, now):
+        if _is_alive(row, user, now, current_key):
             live.append(ActiveSession(
                 id=row.pk, browser=browser_name(row.user_agent), ip=row.ip, created_at=row.created_at,
                 last_seen_at=row.last_seen_at, is_current=row.session_key == current_key,

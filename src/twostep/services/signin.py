@@ -28,7 +28,7 @@ from ..models import User
 from . import accounts, admission, attempts, audit, devices, throttling, trusted_browsers
 from .audit import Origin, Type
 from .errors import InvalidCode, InvalidCredentials, NoPendingSignIn, PasskeysNotAllowed, ServiceError
-from .factors import Verified, enabled, methods, slice_for
+from .factors import Verified, confirmed_kinds, enabled, methods, slice_for
 from .factors import webauthn as webauthn_factor
 
 log = logging.getLogger("twostep.signin")
@@ -69,14 +69,22 @@ class Outcome:
 
 # Reading the session -----------------------------------------------------------------------
 
-def pending_user(session: Session, stage: str) -> User | None:
-    """Return the half-signed-in user at `stage`, or None if there is none or it expired."""
+def _held_state(session: Session, stage: str) -> dict | None:
+    """Return the session's held state at `stage` unless it expired (the session alone is read)."""
     state = session.held()
     if not state or state.get("stage") != stage:
         return None
     minutes = SETUP_MINUTES if stage == SETUP_REQUIRED else settings.TWOSTEP_PENDING_MINUTES
     if clock.now() - state.get("at", 0) > minutes * 60:
         session.drop_held()
+        return None
+    return state
+
+
+def pending_user(session: Session, stage: str) -> User | None:
+    """Return the half-signed-in user at `stage`, or None if there is none or it expired."""
+    state = _held_state(session, stage)
+    if state is None:
         return None
     user = User.objects.select_related("account").filter(pk=state.get("uid"), is_active=True).first()
     if user is None or user.security_stamp != state.get("stamp"):
@@ -97,6 +105,18 @@ def stage(session: Session) -> str:
         if pending_user(session, candidate) is not None:
             return candidate
     return ANONYMOUS
+
+
+def setup_required(session: Session) -> bool:
+    """Tell whether stage(session) is SETUP_REQUIRED, reading no more than that answer needs.
+
+    A session held at the second step is not (a held state has one stage), which the session
+    alone says; stage() would read the held user first.
+    """
+    user = session.signed_in_user()
+    if user is not None:
+        return accounts.two_factor_required(user.account) and not enabled(user)
+    return pending_user(session, SETUP_REQUIRED) is not None
 
 
 def setup_user(session: Session) -> User | None:
@@ -155,6 +175,7 @@ class PasswordStep:
     user: User
     stage: str  # AUTHENTICATED, SECOND_FACTOR or SETUP_REQUIRED
     remembered: bool = False  # a remembered browser skips the second step
+    kinds: frozenset[str] = frozenset()  # of the user's confirmed authenticators (as just read)
 
 
 def password(session: Session, login: str, password: str, origin: Origin, *,
@@ -172,7 +193,7 @@ def password(session: Session, login: str, password: str, origin: Origin, *,
                          ("pwd",))
     session.hold(_held(user, step.stage))
     if step.stage == SECOND_FACTOR:
-        return Outcome(SECOND_FACTOR, user, methods=tuple(methods(user, clock.utcnow())))
+        return Outcome(SECOND_FACTOR, user, methods=tuple(methods(user, clock.utcnow(), step.kinds)))
     return Outcome(SETUP_REQUIRED, user)
 
 
@@ -208,31 +229,41 @@ def check_password(login: str, password: str, origin: Origin, *,
         audit.record(Type.SIGN_IN_FAILED, user=_find_user(login), origin=origin)
         raise InvalidCredentials()
     throttling.record_password_success(attempt)
-    if enabled(user):
+    kinds = confirmed_kinds(user)
+    if kinds:  # two-factor authentication is on (factors.enabled, read once with the kinds)
         # A remembered browser skips only the second step, never the password (NIST §5.1);
         # a locked second factor is not skipped either.
         if (remembered_token and not throttling.second_factor_locked(user)
                 and trusted_browsers.recognise(user, remembered_token)):
-            return PasswordStep(user, AUTHENTICATED, remembered=True)
-        return PasswordStep(user, SECOND_FACTOR)
+            return PasswordStep(user, AUTHENTICATED, remembered=True, kinds=kinds)
+        return PasswordStep(user, SECOND_FACTOR, kinds=kinds)
     if accounts.two_factor_required(user.account):
         return PasswordStep(user, SETUP_REQUIRED)
     return PasswordStep(user, AUTHENTICATED)
 
 
 def second_factor(session: Session, method: str, proof, origin: Origin) -> Outcome:
-    """Finish a held sign-in with one of the user's methods; each proof is accepted once."""
-    user = pending_user(session, SECOND_FACTOR)
-    if user is None:
+    """Finish a held sign-in with one of the user's methods; each proof is accepted once.
+
+    The held user is read once, locked, by the attempt, which also checks what pending_user
+    would (active, the same security stamp).
+    """
+    state = _held_state(session, SECOND_FACTOR)
+    if state is None or not state.get("stamp"):
         raise NoPendingSignIn()
     if method == "totp" and isinstance(proof, str) and codes_core.looks_like_backup_code(proof):
         method = "backup_code"  # a backup code typed in the app-code field is taken as one
     piece = slice_for(method)
     if method == "webauthn":
         proof = {"credential": proof, "challenge": session.take(WEBAUTHN_CHALLENGE)}
-    verified = attempts.spend(user.pk, piece, proof, origin, purpose="sign_in")
+    try:
+        verified = attempts.spend(state.get("uid"), piece, proof, origin, purpose="sign_in",
+                                  stamp=state.get("stamp"))
+    except NoPendingSignIn:
+        session.drop_held()
+        raise
     amr = ("pwd", *verified.amr, "mfa")
-    return _complete(session, user, origin, method, amr, verified=verified)
+    return _complete(session, verified.user, origin, method, amr, verified=verified)
 
 
 def webauthn_options(session: Session, rp: webauthn_factor.RelyingParty, *, passkey: bool) -> dict:
@@ -327,7 +358,10 @@ def _complete(session: Session, user: User, origin: Origin, method: str, amr, *,
     proof = {"amr": amr, "auth_time": now, "method": method, "recovery": recovery,
              "password_at": now if "pwd" in amr else None,
              "second_factor_at": now if "mfa" in amr else None}
-    session.complete(User.objects.select_related("account").get(pk=user.pk), proof)
+    # The row as the attempt just read it under its lock, else as it is now: the session's hash
+    # is made from the current password and security stamp.
+    fresh = verified.user if verified is not None and verified.user is not None else None
+    session.complete(fresh or User.objects.select_related("account").get(pk=user.pk), proof)
     left = verified.backup_codes_remaining if verified is not None else None
     return Outcome(AUTHENTICATED, user, method=method, recovery=recovery, backup_codes_remaining=left)
 

@@ -115,6 +115,7 @@ class DatabaseStore:
         """The reserved attempt was right: forget the failures on `clear`, give `give_back` its one."""
         clear, give_back = set(clear), set(give_back)
         with transaction.atomic():
+            empty = []
             for row in self._locked_rows(sorted(clear | give_back), now, create=False):
                 row.pending = max(row.pending - 1, 0)
                 if row.key in clear:
@@ -123,9 +124,11 @@ class DatabaseStore:
                 else:
                     row.failures = max(row.failures - 1, 0)
                 if not row.failures and not row.pending:
-                    row.delete()
+                    empty.append(row.pk)
                 else:
                     row.save(update_fields=["failures", "pending", "blocked_until"])
+            if empty:  # the rows are locked: one statement for all
+                Throttle.objects.filter(pk__in=empty).delete()
 
 
 # Redis: each key is a hash {f: failures, p: pending, b: blocked until, t: updated at}, expiring

@@ -67,6 +67,9 @@ def record_second_factor_failure(user, now: datetime) -> None:
 
 
 def reset_second_factor(user) -> None:
+    """Clear the count on a row the caller holds locked (no write when it is clear already)."""
+    if not user.second_factor_failures and user.second_factor_blocked_until is None:
+        return
     user.second_factor_failures = 0
     user.second_factor_blocked_until = None
     user.save(update_fields=["second_factor_failures", "second_factor_blocked_until"])

@@ -11,7 +11,6 @@ from django.utils import translation
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 
 from .. import signin_state
-from ..services.signin import SETUP_REQUIRED
 
 API_PREFIX = "/api/"
 
@@ -116,7 +115,7 @@ class SetupRequiredMiddleware:
             or path in _setup_paths()
             or (path in _sign_in_paths() and not request.user.is_authenticated)
         )
-        if not exempt and signin_state.stage(request) == SETUP_REQUIRED:
+        if not exempt and signin_state.setup_required(request):
             return redirect("web:setup")
         return self.get_response(request)
 

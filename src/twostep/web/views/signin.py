@@ -15,7 +15,7 @@ from ...core import clock
 from ...http import origin
 from ...services import factors, signin
 from ...services.errors import NoPendingSignIn, ServiceError
-from ...services.signin import AUTHENTICATED, SECOND_FACTOR, SETUP_REQUIRED
+from ...services.signin import ANONYMOUS, AUTHENTICATED, SECOND_FACTOR, SETUP_REQUIRED
 from ..forms import AppCodeForm, BackupCodeForm, LoginForm
 from .common import next_param, next_url, refuse, set_language_cookie, with_next
 
@@ -40,9 +40,11 @@ def login(request):
     target = next_param(request)
     context = {"next": target}
     if request.method != "POST":
-        if signin_state.stage(request) == AUTHENTICATED:
+        current = signin_state.stage(request)
+        if current == AUTHENTICATED:
             return redirect(next_url(request))
-        return render(request, "twostep/signin/login.html", {**context, "form": LoginForm()})
+        return render(request, "twostep/signin/login.html",
+                      {**context, "form": LoginForm(), "show_sign_out": current != ANONYMOUS})
     form = LoginForm(request.POST)
     context["form"] = form
     if not form.is_valid():
@@ -67,32 +69,49 @@ SECOND_STEP_PAGES = {"webauthn": "web:login_key", "totp": "web:login_code", "bac
                      "recovery_pass": "web:login_recovery_pass"}
 
 
-def _second_step(request, method: str, form_class, template: str):
-    user = signin_state.pending_user(request, SECOND_FACTOR)
-    if user is None:
-        return _expired(request)
+def _second_step_page(request, user, template: str, form, *, status: int = 200, error=None):
+    """Show the second step's page for the held `user` (again, with `error`, after a refusal)."""
     context = {"next": next_param(request), "pending_login": user.login,
                "methods": factors.methods(user, clock.utcnow()),
                "remember_days": user.account.remember_browser_days,
-               "remember_checked": request.POST.get("remember") == "on"}
+               "remember_checked": request.POST.get("remember") == "on",
+               "show_sign_out": True,  # someone is half signed in: no need to ask the session again
+               "form": form}
+    if error is not None:
+        return refuse(request, template, context, error, form=form, field="code")
+    return render(request, template, context, status=status)
+
+
+def _second_step(request, method: str, form_class, template: str):
+    # A right code needs neither the page's menu nor a second read of the held user: the page is
+    # built only when it is shown.
     if request.method != "POST":
-        return render(request, template, {**context, "form": form_class()})
-    form = context["form"] = form_class(request.POST)
+        user = signin_state.pending_user(request, SECOND_FACTOR)
+        if user is None:
+            return _expired(request)
+        return _second_step_page(request, user, template, form_class())
+    form = form_class(request.POST)
     if not form.is_valid():
-        return render(request, template, context, status=400)
+        user = signin_state.pending_user(request, SECOND_FACTOR)
+        if user is None:
+            return _expired(request)
+        return _second_step_page(request, user, template, form, status=400)
     try:
         outcome = signin.second_factor(signin_state.of(request), method, form.cleaned_data["code"],
                                        origin(request))
     except NoPendingSignIn:
         return _expired(request)
     except ServiceError as error:
-        return refuse(request, template, context, error, form=form, field="code")
+        user = signin_state.pending_user(request, SECOND_FACTOR)
+        if user is None:
+            return _expired(request)
+        return _second_step_page(request, user, template, form, error=error)
     if outcome.recovery:
         # The lost-phone path: say how many codes are left and offer a new authenticator.
-        response = signed_in(request, user, "web:recover")
+        response = signed_in(request, outcome.user, "web:recover")
     else:
-        response = signed_in(request, user, next_url(request))
-    if context["remember_checked"]:  # only now, after both factors (scheb #253)
+        response = signed_in(request, outcome.user, next_url(request))
+    if request.POST.get("remember") == "on":  # only now, after both factors (scheb #253)
         signin_state.remember_browser(request, response)
     return response
 

@@ -1,0 +1,79 @@
+"""Sessions in the database (Django's table), written once per request.
+
+Django's database store writes a new session key at once when it changes (a sign-in, each step
+of one): a SELECT to see whether the random key is taken, an INSERT, a SELECT and a DELETE of the
+old row, and then an UPDATE of the new row at the end of the request — five statements in three
+transactions. Here a new key is chosen at once (the code that follows may need it: the sessions
+list notes it) and written at the end of the request in one transaction: the new row inserted,
+the old one deleted. What that keeps:
+
+- The key changes at every sign-in step (no fixation): the old key's row is deleted in the same
+  transaction that creates the new one, and until then it holds only the data it had before the
+  request — never the signed-in state, which exists under the new key only.
+- A request that fails (500, nothing saved) leaves the old session as it was; Django's store
+  would have deleted it and left the new one behind without its cookie.
+- A new key is 32 random characters (165 bits); the primary key refuses a taken one, so it is
+  not looked up first. Should it ever be taken, the request fails cleanly (Django's "session
+  interrupted", 400) rather than sharing a session.
+"""
+
+from __future__ import annotations
+
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError, UpdateError
+from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
+from django.db import IntegrityError, router, transaction
+from django.utils.crypto import get_random_string
+
+
+class SessionStore(DatabaseSessionStore):
+    def __init__(self, session_key=None):
+        super().__init__(session_key)
+        self._unsaved = False  # the current key has no row yet
+        self._replaces = None  # the key whose row the next save deletes
+
+    def _get_new_session_key(self):
+        # Unique by the primary key: create() tries another on the INSERT's conflict.
+        return get_random_string(32, VALID_KEY_CHARS)
+
+    def cycle_key(self):
+        """Give the session a new key now; write it, and delete the old row, when it is saved."""
+        data = self._session
+        if self.session_key and not self._unsaved:
+            self._replaces = self.session_key
+        self._session_key = self._get_new_session_key()
+        self._unsaved = True
+        self._session_cache = data
+        self.modified = True
+
+    def save(self, must_create=False):
+        if self.session_key is None or not self._unsaved:
+            return super().save(must_create)
+        data = self._get_session(no_load=True)
+        row = self.create_model_instance(data)
+        using = router.db_for_write(self.model, instance=row)
+        try:
+            if self._replaces or transaction.get_connection(using).in_atomic_block:
+                with transaction.atomic(using=using):
+                    row.save(force_insert=True, using=using)
+                    if self._replaces:
+                        self.model.objects.using(using).filter(session_key=self._replaces).delete()
+            else:  # one INSERT, nothing to delete: no transaction of its own (two round trips fewer)
+                row.save(force_insert=True, using=using)
+        except IntegrityError:
+            if must_create:
+                raise CreateError from None
+            raise UpdateError from None  # the middleware answers "session interrupted"
+        self._unsaved = False
+        self._replaces = None
+
+    def delete(self, session_key=None):
+        """Delete a session's row in one statement (and the row a pending new key replaces)."""
+        if session_key is None:
+            if self.session_key is None:
+                return
+            keys = [self.session_key, *([self._replaces] if self._replaces else [])]
+            self._unsaved = False
+            self._replaces = None
+        else:
+            keys = [session_key]
+        self.model.objects.filter(session_key__in=keys).delete()
