@@ -56,6 +56,14 @@ class Validator(OAuth2Validator):
             client = self._load_application(client_id, request)
         return client is None or client.client_type == client.CLIENT_PUBLIC
 
+    # prompt=none: views.AuthorizeView decides (services.oidc.requirement), after validation.
+
+    def validate_silent_login(self, request):
+        return True
+
+    def validate_silent_authorization(self, request):
+        return True
+
     # The code, once ------------------------------------------------------------------------
 
     def _grant(self, code, request):

@@ -121,8 +121,9 @@ def requirement(*, signed_in: User | None, proof: dict, client: OAuthClient, sco
     now = clock.now()
     auth_time = proof.get("auth_time") or 0
     mfa = wants_mfa(client, acr_values)
-    renewed = signed_in_after is not None and auth_time >= signed_in_after
-    if ("login" in prompt and not renewed) or (max_age is not None and now - auth_time > max_age and not renewed):
+    if signed_in_after is not None and auth_time < min(signed_in_after, now):
+        return Requirement(FRESH_SIGN_IN, after=min(signed_in_after, now), second_factor=mfa)
+    if signed_in_after is None and ("login" in prompt or (max_age is not None and now - auth_time > max_age)):
         return Requirement(FRESH_SIGN_IN, after=now, second_factor=mfa)
     if mfa and "mfa" not in (proof.get("amr") or ()):
         if not enabled(signed_in):
@@ -210,13 +211,20 @@ def _revoke_tokens(user: User, client: OAuthClient | None = None) -> int:
     return count
 
 
-def revoke_user_tokens(user: User) -> int:
+def revoke_user_tokens(user: User, origin: Origin | None = None, *, reason: str) -> int:
     """Revoke every token and pending code of the user, for every application (consents stay).
 
     Called where every session of the user ends: signing out everywhere, a new password, two-factor
-    authentication switched off by anyone. The caller holds the transaction.
+    authentication switched off by anyone. Each application that lost tokens is named in the audit
+    log. The caller holds the transaction.
     """
-    return _revoke_tokens(user)
+    clients = OAuthClient.objects.filter(pk__in=OAuthAccessToken.objects.filter(user=user)
+                                         .values("application_id")).order_by("pk")
+    named = list(clients)
+    count = _revoke_tokens(user)
+    for client in named:
+        audit.record(Type.APP_REVOKED, user=user, origin=origin, by=reason, **_app(client))
+    return count
 
 
 def signed_out_of_app(user: User, client: OAuthClient | None, origin: Origin) -> None:

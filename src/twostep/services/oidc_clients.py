@@ -31,12 +31,13 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def check_uri(uri: str, what: str = "redirect URI") -> str:
+def check_uri(uri: str, what: str | None = None) -> str:
     """Return the URI if an application may be sent back to it; refuse it with one clear sentence.
 
     https anywhere; http only to this machine (localhost, 127.0.0.1, ::1); no fragment, no
     user name or password in it, no spaces (the list is kept space-separated).
     """
+    what = what or _("redirect URI")
     if not isinstance(uri, str) or not uri.strip():
         raise InvalidInput(_("The %(what)s is empty.") % {"what": what})
     uri = uri.strip()
@@ -96,7 +97,7 @@ def create(name: str, redirect_uris: list[str], *, post_logout_uris: list[str] =
     if not redirect_uris:
         raise InvalidInput(_("Give at least one redirect URI."))
     uris = list(dict.fromkeys(check_uri(uri) for uri in redirect_uris))
-    logout_uris = list(dict.fromkeys(check_uri(uri, "post-logout URI") for uri in post_logout_uris))
+    logout_uris = list(dict.fromkeys(check_uri(uri, _("post-logout URI")) for uri in post_logout_uris))
     secret = None if public else generate_client_secret()
     with transaction.atomic():
         client = OAuthClient(
