@@ -94,3 +94,22 @@ def test_issuer_is_the_public_url_when_set(client, settings):
     data = client.get("/.well-known/openid-configuration").json()
     assert data["issuer"] == "https://sso.example.com"
     assert data["token_endpoint"] == "https://sso.example.com/oauth/token"
+
+
+def test_prune_removes_expired_codes_and_tokens(client, enrolled):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from twostep.models import OAuthAccessToken, OAuthGrant
+    from twostep.services import oidc
+
+    app = make_client()
+    web_sign_in(client, "member", enrolled)
+    redeem(client, app, follow_to_code(client, authorize_url(app))["code"])
+    follow_to_code(client, authorize_url(app))  # a code never redeemed
+    past = timezone.now() - timedelta(days=2)
+    OAuthGrant.objects.update(expires=past)
+    OAuthAccessToken.objects.update(expires=past)
+    oidc.prune()
+    assert not OAuthGrant.objects.exists() and not OAuthAccessToken.objects.exists()
