@@ -113,3 +113,16 @@ def test_prune_removes_expired_codes_and_tokens(client, enrolled):
     OAuthAccessToken.objects.update(expires=past)
     oidc.prune()
     assert not OAuthGrant.objects.exists() and not OAuthAccessToken.objects.exists()
+
+
+def test_logout_accepts_an_id_token_signed_before_a_rotation(client, enrolled, settings, tmp_path):
+    from .oidc_support import LOGOUT_REDIRECT
+
+    settings.DATA_DIR = tmp_path
+    app = make_client()
+    web_sign_in(client, "member", enrolled)
+    old = redeem(client, app, follow_to_code(client, authorize_url(app))["code"]).json()["id_token"]
+    signing_keys.rotate()
+    response = client.get("/oauth/logout", {"id_token_hint": old, "post_logout_redirect_uri": LOGOUT_REDIRECT})
+    assert response.status_code == 302 and response["Location"] == LOGOUT_REDIRECT
+    assert "_auth_user_id" not in client.session
