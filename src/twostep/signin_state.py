@@ -181,7 +181,13 @@ def remember_browser(request, response) -> bool:
 
 
 def remembered_token(request) -> str | None:
-    """Return this browser's remembered-browser token, if it sent one."""
+    """Return this browser's remembered-browser token, if it sent one.
+
+    None when the sign-in was asked for a second factor now (`mfa=1`: an application's
+    acr_values=urn:twostep:mfa): a remembered browser does not skip the second step then.
+    """
+    if (request.POST.get("mfa") or request.GET.get("mfa")) == "1":
+        return None
     return request.COOKIES.get(trusted_browsers.COOKIE_NAME) or None
 
 

@@ -59,7 +59,7 @@ def login(request):
     try:
         outcome = signin.password(
             signin_state.of(request), form.cleaned_data["login"], form.cleaned_data["password"],
-            origin(request), remembered_token=None if mfa else signin_state.remembered_token(request),
+            origin(request), remembered_token=signin_state.remembered_token(request),
         )
     except ServiceError as error:
         return refuse(request, "twostep/signin/login.html", context, error)
