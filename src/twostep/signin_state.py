@@ -18,6 +18,8 @@ from .services import devices, sessions, signin, trusted_browsers
 HELD = "twostep_pending"
 PROOF = "twostep_proof"
 STASH = "twostep_stash"
+RETURN = "twostep_oidc_return"  # an application's sign-in to go back to after a setup
+RETURN_SECONDS = 15 * 60
 SEEN_AT = "twostep_seen_at"  # clock.now() of the last request, to the minute (idle timeout)
 SIGNED_IN_AS = "_twostep_signed_in_as"  # request attribute: the login of a full sign-in just now
 STASH_SECONDS = 300  # a WebAuthn challenge is single use and expires in 5 minutes
@@ -105,6 +107,28 @@ def password_is_fresh(request) -> bool:
     return signin.password_is_fresh(of(request))
 
 
+def proved(request) -> dict:
+    """What this session proved: amr (RFC 8176), auth_time, method (signin.proved)."""
+    return signin.proved(of(request))
+
+
+def remember_return(request, url: str, app: str) -> None:
+    """Keep where an application's sign-in goes on, for a person sent to set up a second factor."""
+    request.session[RETURN] = {"url": url, "app": app, "at": clock.now()}
+
+
+def pending_return(request) -> dict | None:
+    """The application sign-in to go back to ({"url", "app"}), if one is waiting (15 minutes)."""
+    kept = request.session.get(RETURN)
+    if not isinstance(kept, dict) or clock.now() - kept.get("at", 0) > RETURN_SECONDS:
+        return None
+    return kept
+
+
+def forget_return(request) -> None:
+    request.session.pop(RETURN, None)
+
+
 def after_recovery(request) -> bool:
     """Tell whether this session got in without an authenticator (offer a new one)."""
     return bool(signin.after_recovery(of(request)))
@@ -164,7 +188,13 @@ def remember_browser(request, response) -> bool:
 
 
 def remembered_token(request) -> str | None:
-    """Return this browser's remembered-browser token, if it sent one."""
+    """Return this browser's remembered-browser token, if it sent one.
+
+    None when the sign-in was asked for a second factor now (`mfa=1`: an application's
+    acr_values=urn:twostep:mfa): a remembered browser does not skip the second step then.
+    """
+    if (request.POST.get("mfa") or request.GET.get("mfa")) == "1":
+        return None
     return request.COOKIES.get(trusted_browsers.COOKIE_NAME) or None
 
 
