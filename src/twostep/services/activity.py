@@ -17,6 +17,7 @@ from django.utils.translation import ngettext
 
 from ..models import SecurityEvent, User
 from .errors import InvalidInput, NotAccountAdmin
+from .user_agents import browser_name
 
 Type = SecurityEvent.Type
 
@@ -402,7 +403,16 @@ def account_events(admin: User, filters: Filters = Filters(), *, before: int | N
 
 # CSV export ----------------------------------------------------------------------------------
 
-CSV_COLUMNS = ("time", "type", "description", "user", "actor", "ip", "user agent")
+def csv_header() -> list[str]:
+    """The CSV's column names in the active language (the cells stay as stored: ISO time, type)."""
+    return [_("time (UTC)"), _("event type"), _("description"), _("user"), _("done by"),
+            _("IP address"), _("browser"), _("user agent")]
+
+
+def _actor(event: SecurityEvent) -> str:
+    if not event.actor_id and event.actor_label == "operator":
+        return _("server operator")
+    return event.actor_label
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection, OWASP).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -433,7 +443,7 @@ def export_csv(admin: User, filters: Filters = Filters()) -> Iterator[str]:
     writer = csv.writer(_Line())
 
     def lines():
-        yield writer.writerow(CSV_COLUMNS)
+        yield writer.writerow(csv_header())
         before = None
         while True:
             page, before = _page(rows, before, EXPORT_CHUNK)
@@ -441,7 +451,7 @@ def export_csv(admin: User, filters: Filters = Filters()) -> Iterator[str]:
                 yield writer.writerow([safe_cell(v) for v in (
                     iso_utc(event.at), event.type, describe(event),
                     event.user.login if event.user is not None else "",
-                    event.actor_label, event.ip or "", event.user_agent,
+                    _actor(event), event.ip or "", browser_name(event.user_agent), event.user_agent,
                 )])
             if before is None:
                 return
