@@ -28,8 +28,14 @@ def signed_in(request, user, target: str):
     return response
 
 
-def _expired(request):
-    messages.info(request, NoPendingSignIn.default_message)
+def _expired(request, login: str = ""):
+    """Back to the password after the half sign-in expired, with the login typed in already."""
+    if login:
+        signin_state.keep_login_hint(request, login)
+        messages.info(request, _("The sign-in took too long and was stopped to keep your account safe. "
+                                 "Enter your password again to continue."))
+    else:
+        messages.info(request, NoPendingSignIn.default_message)
     return redirect(with_next("web:login", next_param(request)))
 
 
@@ -42,7 +48,13 @@ def login(request):
     if request.method != "POST":
         if signin_state.stage(request) == AUTHENTICATED:
             return redirect(next_url(request))
-        return render(request, "twostep/signin/login.html", {**context, "form": LoginForm()})
+        form = LoginForm()
+        hint = signin_state.take_login_hint(request)
+        if hint:
+            form = LoginForm(initial={"login": hint})
+            form.fields["login"].widget.attrs.pop("autofocus", None)
+            form.fields["password"].widget.attrs["autofocus"] = True
+        return render(request, "twostep/signin/login.html", {**context, "form": form})
     form = LoginForm(request.POST)
     context["form"] = form
     if not form.is_valid():
@@ -67,9 +79,10 @@ SECOND_STEP_PAGES = {"webauthn": "web:login_key", "totp": "web:login_code", "bac
 
 
 def _second_step(request, method: str, form_class, template: str):
+    held = signin_state.held_login(request)  # read before pending_user forgets an expired sign-in
     user = signin_state.pending_user(request, SECOND_FACTOR)
     if user is None:
-        return _expired(request)
+        return _expired(request, held)
     context = {"next": next_param(request), "pending_login": user.login,
                "methods": factors.methods(user, clock.utcnow()),
                "remember_days": user.account.remember_browser_days,
@@ -83,7 +96,7 @@ def _second_step(request, method: str, form_class, template: str):
         outcome = signin.second_factor(signin_state.of(request), method, form.cleaned_data["code"],
                                        origin(request))
     except NoPendingSignIn:
-        return _expired(request)
+        return _expired(request, held)
     except ServiceError as error:
         return refuse(request, template, context, error, form=form, field="code")
     if outcome.recovery:
