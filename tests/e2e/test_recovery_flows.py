@@ -95,7 +95,7 @@ def test_scenario_admin_recovery_pass(page, service, lang, person, tmp_path):
     enrol(page, service, lang, admin, tmp_path, new_user=False, sign_out_after=False)
     _open_users(page, lang)
     page.get_by_label(say(lang, "One-time sign-in pass for someone who lost their phone (login)")).fill(user.login)
-    page.get_by_role("region", name=say(lang, "Two-step sign-in")).get_by_role(
+    page.get_by_role("region", name=say(lang, "Two-factor authentication")).get_by_role(
         "button", name=exactly(lang, "Continue")).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(
         say(lang, "One-time sign-in pass for %(login)s", login=user.login))
@@ -114,7 +114,7 @@ def test_scenario_admin_recovery_pass(page, service, lang, person, tmp_path):
 
     sign_in(page, service, lang, user.login)
     expect(page.get_by_role("heading", level=1)).to_have_text(say(lang, "Enter the code from your app"))
-    page.get_by_role("link", name=exactly(lang, "I have a recovery pass from my admin")).click()
+    page.get_by_role("link", name=exactly(lang, "I have a one-time sign-in pass from my admin")).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(say(lang, "Sign in with a pass from your admin"))
     look(page, lang, "recovery-pass-use")
     page.get_by_label(say(lang, "The one-time pass from your admin")).fill(recovery_pass)
@@ -140,7 +140,7 @@ def test_scenario_two_factor_deadline(page, service, lang, person):
 
     sign_in(page, service, lang, admin)
     _open_users(page, lang)
-    page.get_by_label(say(lang, "Require two-step sign-in from (date)")).fill(deadline.isoformat())
+    page.get_by_label(say(lang, "Require two-factor authentication from (date)")).fill(deadline.isoformat())
     page.get_by_role("button", name=exactly(lang, "Save deadline and approval")).click()
     expect(page.get_by_role("status").filter(has_text=say(lang, "The policy was saved."))).to_be_visible()
     look(page, lang, "users-deadline", desktop=True)

@@ -254,3 +254,13 @@ def test_export_csv_reads_every_chunk(admin, member, monkeypatch):
         event(Type.SIGN_IN, member)
     rows = read_csv(activity.export_csv(admin, activity.make_filters(type="sign_in")))
     assert len(rows) == 11
+
+
+def test_describe_names_who_else_did_it_once(admin, member):
+    made = audit.record(Type.USER_CREATED, user=member, actor=admin, origin=ORIGIN)
+    own = audit.record(Type.SIGN_IN, user=member, actor=member, origin=ORIGIN, method="totp")
+    disabled = audit.record(Type.ADMIN_DISABLED_TWO_FACTOR, user=member, actor=admin, origin=ORIGIN, reason="x")
+    assert activity.describe(made) == "User created by admin"
+    assert "by" not in activity.describe(own)
+    assert activity.describe(disabled).count("admin") == 2  # "…by the account admin admin": one "by"
+    assert activity.describe(disabled).count(" by ") == 1

@@ -206,3 +206,14 @@ def test_activity_pages_name_the_browser_not_the_raw_header(client, admin, membe
     for page in (own, log):
         assert "Chrome on Android" in page
         assert ">" + agent not in page  # the raw header only in the title, never as the text
+
+
+def test_an_event_reads_the_same_on_the_users_page_and_the_admins_log(client, admin, member):
+    audit.record(Type.ADMIN_DISABLED_TWO_FACTOR, user=member, actor=admin, origin=ORIGIN, reason="lost phone")
+    words = "Two-factor authentication switched off by the account admin admin — reason: lost phone"
+    force_login(client, member)
+    own = client.get("/security/activity").content.decode()
+    force_login(client, admin)
+    log = client.get("/account/activity").content.decode()
+    assert words in own and f"member: {words}</span>" in log
+    assert "· by admin" not in log  # no second "by …" beside the description

@@ -226,7 +226,7 @@ def test_web_code_page_offers_the_pass_and_leads_to_a_new_authenticator(client, 
     code = issue(admin, enrolled.user).code
     client.post("/login", {"login": "member", "password": PASSWORD})
     page = client.get("/login/code").content.decode()
-    assert "I have a recovery pass from my admin" in page and 'href="/login/recovery-pass"' in page
+    assert "I have a one-time sign-in pass from my admin" in page and 'href="/login/recovery-pass"' in page
     response = client.post("/login/recovery-pass", {"code": code})
     assert response.status_code == 302 and response["Location"] == "/security/recover"
     assert "_auth_user_id" in client.session

@@ -122,7 +122,7 @@ def _policy_part(field: str, value) -> str | None:
                             "Browsers may be remembered for %(count)d days", value) % {"count": value}
         return _("Browsers are no longer remembered")
     if field == "require_second_admin" and isinstance(value, bool):
-        return (_("A second admin must now approve switching two-factor authentication off or a sign-in pass")
+        return (_("A second admin must now approve switching two-factor authentication off or a one-time sign-in pass")
                 if value else _("A second admin's approval is no longer needed"))
     if field == "allow_passkeys" and isinstance(value, bool):
         return (_("Signing in with a passkey alone is now allowed") if value
@@ -308,11 +308,14 @@ def describe(event: SecurityEvent) -> str:
         kind = Type(event.type)
     except ValueError:  # a type from a newer version: show it as stored
         return event.type
-    if kind in _BY_DETAIL:
-        return _BY_DETAIL[kind](detail)
     if kind in _BY_OTHERS:
         return _by_whom(event, kind, detail)
-    return str(kind.label)
+    text = _BY_DETAIL[kind](detail) if kind in _BY_DETAIL else str(kind.label)
+    if event.actor_id and event.actor_id != event.user_id and event.actor_label:
+        # Done to the user by someone else (an admin made the user, changed a policy): said here,
+        # once, so no page adds its own "by …" beside the description.
+        text += " " + _("by %(actor)s") % {"actor": event.actor_label}
+    return text
 
 
 # Reading -------------------------------------------------------------------------------------

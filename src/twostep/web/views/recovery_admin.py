@@ -50,13 +50,13 @@ class ApproveForm(forms.Form):
 
 class DeadlineForm(forms.Form):
     require_two_factor_from = forms.DateField(
-        label=gettext_lazy("Require two-step sign-in from (date)"), required=False,
+        label=gettext_lazy("Require two-factor authentication from (date)"), required=False,
         help_text=gettext_lazy("Until then people without it see a reminder; from then on they must set it up. "
                                "Leave empty for no deadline."),
         widget=forms.DateInput(attrs={"type": "date"}),
     )
     require_second_admin = forms.BooleanField(
-        label=gettext_lazy("A second admin must approve switching 2FA off or a sign-in pass"), required=False,
+        label=gettext_lazy("A second admin must approve switching two-factor authentication off or a one-time sign-in pass"), required=False,
     )
 
 
