@@ -264,3 +264,10 @@ def test_describe_names_who_else_did_it_once(admin, member):
     assert "by" not in activity.describe(own)
     assert activity.describe(disabled).count("admin") == 2  # "…by the account admin admin": one "by"
     assert activity.describe(disabled).count(" by ") == 1
+
+
+def test_describe_names_the_kind_only_when_the_name_does_not_say_it(member):
+    default = event(Type.TWO_FACTOR_ENABLED, member, authenticator="Authenticator app", kind="totp")
+    named = event(Type.AUTHENTICATOR_ADDED, member, authenticator="Pixel 8", kind="totp")
+    assert activity.describe(default) == "Two-factor authentication switched on: “Authenticator app”"
+    assert activity.describe(named) == "Authenticator added: “Pixel 8” (authenticator app)"

@@ -150,7 +150,7 @@ def _named(detail: dict, label: str) -> str:
     if not isinstance(name, str) or not name:
         return label
     kind = _kind_name(detail.get("kind"))
-    if kind:
+    if kind and kind.casefold() != name.casefold():  # not "“Authenticator app” (authenticator app)"
         return _("%(what)s: “%(name)s” (%(kind)s)") % {"what": label, "name": name, "kind": kind}
     return _("%(what)s: “%(name)s”") % {"what": label, "name": name}
 
