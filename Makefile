@@ -11,7 +11,7 @@ AXE_VERSION := 4.14.1
 AXE_DIR := .cache/npm
 AXE_STAMP := $(AXE_DIR)/axe-core-$(AXE_VERSION).installed
 
-.PHONY: install install-serve messages serve test test-sqlite test-postgres test-browser lint bench clean
+.PHONY: install install-serve messages serve test test-sqlite test-postgres test-browser lint bench bench-quick bench-micro bench-profile bench-allauth-venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,7 +63,31 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-logo
 
-bench: install-serve
+# The django-allauth site the benchmark compares with: its own venv from PyPI, never a twostep
+# dependency (bench/allauth_site/requirements.txt pins it).
+ALLAUTH_VENV := .cache/bench-allauth-venv
+$(ALLAUTH_VENV)/.installed: bench/allauth_site/requirements.txt
+	$(PYTHON) -m venv $(ALLAUTH_VENV)
+	$(ALLAUTH_VENV)/bin/pip install --quiet -r bench/allauth_site/requirements.txt
+	touch $@
+
+bench-allauth-venv: $(ALLAUTH_VENV)/.installed
+
+# twostep against django-allauth, the hash-only ceiling, the API sign-in, PostgreSQL and the flood
+# (docs/performance.md): about 10 minutes; figures also in .cache/bench/<time>.jsonl. ARGS=--json …
+bench: install-serve bench-allauth-venv
+	$(BIN)/python bench/load.py $(ARGS)
+
+# The same, one run of each main figure: about 2 minutes.
+bench-quick: install-serve bench-allauth-venv
+	$(BIN)/python bench/load.py --quick $(ARGS)
+
+# Where a sign-in's CPU goes, in-process: SQL per request and time per phase (docs/performance.md).
+bench-profile: install-serve
+	$(BIN)/python bench/profile_flow.py $(ARGS)
+
+# The older micro-benchmarks: TOTP and backup-code checks, API sign-ins, reset timing, admin paging.
+bench-micro: install-serve
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/http_signin.py
 	$(BIN)/python bench/reset_timing.py

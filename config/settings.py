@@ -80,6 +80,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "twostep.web.middleware.SecurityHeadersMiddleware",
+    # A full sign-in's answer carries the browser's device cookie (priority at the hashing gate).
+    "twostep.web.middleware.DeviceCookieMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -140,9 +142,25 @@ CACHES = {
 }
 
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    # Django's Argon2id with twostep's parameters, each hash through the hashing gate (hashers.py).
+    "twostep.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+# Argon2id parameters (docs/configuration.md): OWASP's m=19 MiB, t=2, p=1 unless set. A stored
+# hash with other parameters is hashed again at its user's next sign-in.
+TWOSTEP_ARGON2_TIME_COST = env_int("ARGON2_TIME_COST", 2)
+TWOSTEP_ARGON2_MEMORY_COST = env_int("ARGON2_MEMORY_COST", 19456)  # KiB
+TWOSTEP_ARGON2_PARALLELISM = env_int("ARGON2_PARALLELISM", 1)
+# Admission control for password hashing, per process (docs/admission.md): hashes at once
+# (0: one per CPU the process may use), browsers without a device cookie allowed to wait (empty:
+# as many as the slots) and for how long (seconds), how long a device-cookie browser or a
+# signed-in person may wait. Past that the answer is 503 with Retry-After.
+TWOSTEP_HASH_CONCURRENCY = env_int("HASH_CONCURRENCY", 0)
+TWOSTEP_HASH_QUEUE_LENGTH = int(env("HASH_QUEUE_LENGTH")) if env("HASH_QUEUE_LENGTH").strip() else None
+TWOSTEP_HASH_QUEUE_TIMEOUT = float(env("HASH_QUEUE_TIMEOUT", "2"))
+TWOSTEP_HASH_PRIORITY_TIMEOUT = float(env("HASH_PRIORITY_TIMEOUT", "10"))
+# Days a device cookie (the priority lane, its own password throttle) lasts after a sign-in.
+TWOSTEP_DEVICE_COOKIE_DAYS = env_int("DEVICE_COOKIE_DAYS", 180)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
      "OPTIONS": {"user_attributes": ("login", "email")}},

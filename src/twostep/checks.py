@@ -28,11 +28,31 @@ def twostep_settings(app_configs, **kwargs):
             id="twostep.E002"))
     if not settings.TWOSTEP_ENCRYPTION_KEYS or not settings.TWOSTEP_CODE_HASH_KEYS:
         problems.append(Error("No encryption or code-hash key is configured.", id="twostep.E003"))
-    problems += _public_url_problems() + _metrics_problems()
+    problems += _public_url_problems() + _metrics_problems() + _hashing_problems()
     if not settings.DEBUG and not settings.SESSION_COOKIE_SECURE:
         problems.append(Warning(
             "Cookies are sent over plain HTTP. Behind HTTPS set TWOSTEP_SECURE_COOKIES=true.",
             id="twostep.W001"))
+    return problems
+
+
+def _hashing_problems():
+    from .hashers import meets_owasp
+
+    problems = []
+    memory, time, lanes = (settings.TWOSTEP_ARGON2_MEMORY_COST, settings.TWOSTEP_ARGON2_TIME_COST,
+                           settings.TWOSTEP_ARGON2_PARALLELISM)
+    if not meets_owasp(memory, time, lanes):
+        problems.append(Error(
+            f"Argon2 parameters m={memory} KiB, t={time}, p={lanes} are below OWASP's minimum for "
+            "Argon2id (m=19456 KiB with t=2, or m=47104 KiB with t=1, or another of its "
+            "equivalents). Raise TWOSTEP_ARGON2_MEMORY_COST or TWOSTEP_ARGON2_TIME_COST.",
+            id="twostep.E020"))
+    if (settings.TWOSTEP_HASH_CONCURRENCY < 0 or settings.TWOSTEP_HASH_QUEUE_TIMEOUT < 0
+            or settings.TWOSTEP_HASH_PRIORITY_TIMEOUT < 0 or (settings.TWOSTEP_HASH_QUEUE_LENGTH or 0) < 0):
+        problems.append(Error(
+            "TWOSTEP_HASH_CONCURRENCY, TWOSTEP_HASH_QUEUE_LENGTH, TWOSTEP_HASH_QUEUE_TIMEOUT and "
+            "TWOSTEP_HASH_PRIORITY_TIMEOUT must not be negative.", id="twostep.E021"))
     return problems
 
 

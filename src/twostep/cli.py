@@ -45,6 +45,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve(args) -> None:
     bootstrap.compile_messages()
+    if not os.environ.get("TWOSTEP_HASH_CONCURRENCY", "").strip("0 "):
+        # The CPUs shared among the workers: about one hash per CPU on the machine at a time,
+        # each at full speed, and a worker's peak memory one or two hashes (docs/admission.md).
+        os.environ["TWOSTEP_HASH_CONCURRENCY"] = str(server.hash_slots(args.workers))
+    if not os.environ.get("TWOSTEP_HASH_QUEUE_LENGTH", "").strip():
+        # Strangers may wait on all threads but one: a member's request always finds a thread
+        # free to take it to the gate's priority lane.
+        slots = int(os.environ["TWOSTEP_HASH_CONCURRENCY"])
+        os.environ["TWOSTEP_HASH_QUEUE_LENGTH"] = str(server.hash_queue_length(args.threads, slots))
     if not os.environ.get("TWOSTEP_PUBLIC_URL") and server.is_loopback(args.host):
         # Served only to this machine: its own address is the public one. Elsewhere the operator
         # names it (a system check warns until then); never the Host header of a request.
@@ -70,10 +79,19 @@ def _serve(args) -> None:
         log_level=os.environ.get("TWOSTEP_LOG_LEVEL") or "warning",
         json_logs=settings.TWOSTEP_LOG_FORMAT == "json",
         ready_line=f"{PROG} serving on http://{server.address(args.host, args.port)} "
-                   f"(data: {settings.DATA_DIR}, database: {vendor}"
+                   f"(data: {settings.DATA_DIR}, database: {vendor}, {_hashing_summary()}"
                    f"{', queue worker: none' if args.no_worker else ''})",
         queue_worker=not args.no_worker,
     )
+
+
+def _hashing_summary() -> str:
+    """Say how passwords are hashed and how many hashes a worker runs at once (docs/admission.md)."""
+    from .hashers import describe
+    from .services import admission
+
+    limits = admission.limits()
+    return f"passwords: {describe()}, {limits['slots']} at once per worker"
 
 
 def _worker(args) -> None:

@@ -84,6 +84,11 @@ def _secret_keys() -> list[str]:
     return [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
 
 
+def secret_keys() -> list[str]:
+    """Return SECRET_KEY, then each of SECRET_KEY_FALLBACKS."""
+    return _secret_keys()
+
+
 def secret_digest(purpose: str, value: str, secret: str | None = None) -> str:
     """Return HMAC-SHA256 of `value` for one `purpose`, under the newest secret key (or `secret`)."""
     return salted_hmac(purpose, value, secret=secret or settings.SECRET_KEY, algorithm="sha256").hexdigest()

@@ -48,6 +48,7 @@ def origin(request) -> Origin:
 
 def _statuses() -> dict:
     from .services import errors
+    from .services.admission import Busy
     from .services.keys import UndecryptableSecret
     from .services.passwords import InvalidResetLink
     from .services.recovery_passes import ApprovalPending
@@ -72,6 +73,7 @@ def _statuses() -> dict:
         errors.Conflict: 409,
         errors.PasskeysNotAllowed: 403,
         StoreUnavailable: 503,
+        Busy: 503,  # the server is full for a moment, not this client over a rate: not 429
         ApprovalPending: 202,  # not a failure: the action waits for a second admin
         InvalidResetLink: 400,
         UndecryptableSecret: 500,

@@ -37,6 +37,9 @@ def _counters():
                              "checked, by step.", ["step"], namespace=_NAMESPACE),
         "second_factor_failures": Counter("second_factor_failures", "Wrong second-factor codes, by "
                                           "method and purpose.", ["method", "purpose"], namespace=_NAMESPACE),
+        "busy": Counter("password_checks_busy", "Password checks answered 503 because the hashing gate "
+                        "was full, by lane (priority: a device cookie or a signed-in person).", ["lane"],
+                        namespace=_NAMESPACE),
     }
 
 
@@ -64,6 +67,11 @@ def _count(type: str, detail: dict) -> None:
             counters["sign_ins"].labels(method, "failure").inc()
     elif type == "throttled":
         counters["throttled"].labels(_label(detail.get("step"))).inc()
+
+
+def count_busy(priority: bool) -> None:
+    """Count a password check refused at the hashing gate (no event: nothing was decided)."""
+    _counters()["busy"].labels("priority" if priority else "normal").inc()
 
 
 class _QueueCollector:

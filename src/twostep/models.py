@@ -83,8 +83,30 @@ class User(AbstractBaseUser):
 
     def _get_session_auth_hash(self, secret=None):
         # Django re-checks this on every request, under SECRET_KEY and then each of
-        # SECRET_KEY_FALLBACKS: a new stamp or password ends all sessions, a new key none.
-        return crypto.session_auth_hash(f"{self.password}:{self.security_stamp}", secret)
+        # SECRET_KEY_FALLBACKS: a new stamp ends all sessions, a new key none. A new password
+        # is a new stamp (save() below); the password hash itself is left out, so re-hashing the
+        # same password with new parameters at sign-in ends no other session.
+        return crypto.session_auth_hash(f"stamp:{self.security_stamp}", secret)
+
+    def get_session_auth_fallback_hash(self):
+        yield from super().get_session_auth_fallback_hash()
+        # Sessions signed in by earlier versions hold a hash over the password hash and the
+        # stamp: still good until either changes; Django stores the current hash on their next
+        # request.
+        for secret in crypto.secret_keys():
+            yield crypto.session_auth_hash(f"{self.password}:{self.security_stamp}", secret)
+
+    def save(self, *args, **kwargs):
+        # set_password() leaves the new password in _password until saved: a real new password
+        # (not Django's re-hash at sign-in, which clears it first) gets a new stamp, which ends
+        # every session and remembered browser of the user, whoever set it (the services, the
+        # Django admin, a management command).
+        if self._password is not None and self.pk is not None:
+            self.security_stamp = _new_stamp()
+            fields = kwargs.get("update_fields")
+            if fields is not None and "password" in fields:
+                kwargs["update_fields"] = {*fields, "security_stamp"}
+        super().save(*args, **kwargs)
 
     # The Django admin asks these; only server staff reach it, and only after both factors.
     @property

@@ -25,7 +25,25 @@ from gunicorn.app.base import BaseApplication
 from . import logs, metrics
 
 DEFAULT_WORKERS = 2
-DEFAULT_THREADS = 4
+# A thread waiting at the hashing gate costs a stack, not CPU or a hash's memory: enough threads
+# that a burst of new browsers waits for a slot (bounded by the gate's deadline) instead of
+# being refused for want of a place in the queue.
+DEFAULT_THREADS = 16
+
+
+def hash_slots(workers: int) -> int:
+    """Return the password hashes each of `workers` processes runs at once: the CPUs shared out."""
+    try:
+        cpus = len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, -(-cpus // max(1, workers)))
+
+
+def hash_queue_length(threads: int, slots: int) -> int:
+    """Return how many strangers' sign-ins may wait for a hash: every thread but the hashing ones
+    and one kept free for a member (at least one)."""
+    return max(1, threads - slots - 1)
 
 
 def address(host: str, port: int) -> str:

@@ -13,12 +13,13 @@ from django.contrib.auth import login, logout, update_session_auth_hash
 from .core import clock
 from .http import origin
 from .models import User
-from .services import sessions, signin, trusted_browsers
+from .services import devices, sessions, signin, trusted_browsers
 
 HELD = "twostep_pending"
 PROOF = "twostep_proof"
 STASH = "twostep_stash"
 SEEN_AT = "twostep_seen_at"  # clock.now() of the last request, to the minute (idle timeout)
+SIGNED_IN_AS = "_twostep_signed_in_as"  # request attribute: the login of a full sign-in just now
 STASH_SECONDS = 300  # a WebAuthn challenge is single use and expires in 5 minutes
 BACKEND = "twostep.auth_backend.LoginBackend"
 
@@ -52,6 +53,7 @@ class WebSession:
         self.store[PROOF] = proof
         self.store[SEEN_AT] = proof["auth_time"]
         sessions.start(user, self.store.session_key, origin(self.request))
+        setattr(self.request, SIGNED_IN_AS, user.login)  # the response carries a device cookie
 
     def end(self) -> None:
         sessions.forget(self.store.session_key)
@@ -159,6 +161,26 @@ def remember_browser(request, response) -> bool:
 def remembered_token(request) -> str | None:
     """Return this browser's remembered-browser token, if it sent one."""
     return request.COOKIES.get(trusted_browsers.COOKIE_NAME) or None
+
+
+def device_cookie(request) -> str | None:
+    """Return this browser's device cookie (services/devices.py), if it sent one."""
+    return request.COOKIES.get(devices.COOKIE_NAME) or None
+
+
+def set_device_cookie(request, response) -> None:
+    """After a full sign-in in this request, give the browser its device cookie for that login.
+
+    HttpOnly, SameSite=Lax, Secure over HTTPS (or with TWOSTEP_SECURE_COOKIES); set on a
+    successful answer only, never after a failure or at the password step of a two-step sign-in.
+    """
+    login = getattr(request, SIGNED_IN_AS, None)
+    if not login or response.status_code >= 400:
+        return
+    response.set_cookie(
+        devices.COOKIE_NAME, devices.issue(device_cookie(request), login), max_age=devices.max_age(),
+        secure=settings.SESSION_COOKIE_SECURE or request.is_secure(), httponly=True, samesite="Lax",
+    )
 
 
 def end_if_expired(request) -> None:

@@ -55,7 +55,7 @@ def test_scenario_admin_switches_off_2fa(page, service, lang, person, tmp_path):
     page.get_by_label(say(lang, "Reason")).fill("Lost phone; confirmed by a video call")
     page.get_by_label(say(lang, "Your own password")).fill("not " + PASSWORD)
     switch_off.click()
-    expect(page.get_by_text(say(lang, "The password is not right."))).to_be_visible()
+    expect(page.get_by_text(say(lang, "The password is not right."), exact=True)).to_be_visible()
     look(page, lang, "admin-disable-wrong-password")
     page.get_by_label(say(lang, "Your own password")).fill(PASSWORD)
     switch_off.click()

@@ -25,10 +25,10 @@ def _new_codes(page, lang) -> list[str]:
     """Generate new codes from the Account security page; return the codes the page shows."""
     generate = page.get_by_role("button", name=exactly(lang, "Generate new codes"))
     give_password_if_asked(page, lang, two_factor_section(page, lang).locator("form").filter(has=generate))
-    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+    with page.expect_response(lambda r: r.url.endswith("/security/backup-codes/new")) as answer:
         generate.click()
     expect(page.get_by_role("heading", level=1)).to_have_text(say(lang, "Your backup codes"))
-    # Shown once: neither the browser nor a proxy may keep the page.
+    # Shown until saved, in this browser only: neither the browser nor a proxy may keep the page.
     assert "no-store" in answer.value.headers["cache-control"]
     return codes_on_page(page)
 
@@ -49,7 +49,7 @@ def test_scenario_generate_new_codes(page, service, lang, person, tmp_path):
     sign_in(page, service, lang, me.login)
     page.get_by_role("link", name=exactly(lang, "Use a backup code instead")).click()
     enter_backup_code(page, lang, me.codes[5])
-    expect(page.get_by_text(say(lang, "That code is not right. Check it and try again."))).to_be_visible()
+    expect(page.get_by_text(say(lang, "That code is not right. Check it and try again."), exact=True)).to_be_visible()
     look(page, lang, "sign-in-backup-code-wrong")
     enter_backup_code(page, lang, new[0])
     expect(page.get_by_role("heading", level=1)).to_have_text(say(lang, "You signed in with a backup code"))

@@ -94,15 +94,15 @@ def test_scenario_admin_recovery_pass(page, service, lang, person, tmp_path):
     # The admin's own second factor, set up just now: no code is asked on the pass form.
     enrol(page, service, lang, admin, tmp_path, new_user=False, sign_out_after=False)
     _open_users(page, lang)
-    page.get_by_label(say(lang, "One-time sign-in pass for someone who lost their phone (login)")).fill(user.login)
-    page.get_by_role("region", name=say(lang, "Two-factor authentication")).get_by_role(
-        "button", name=exactly(lang, "Continue")).click()
+    row = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name=user.login))
+    row.get_by_role("link", name=re.sub(r"<[^>]+>", "", say(
+        lang, 'One-time sign-in pass<span class="visually-hidden"> for %(login)s</span>', login=user.login))).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(
         say(lang, "One-time sign-in pass for %(login)s", login=user.login))
     look(page, lang, "recovery-pass-issue")
     page.get_by_label(say(lang, "Reason")).fill("Lost phone; confirmed by a video call")
     page.get_by_label(say(lang, "Your own password")).fill(PASSWORD)
-    page.get_by_role("button", name=exactly(lang, "Issue the pass")).click()
+    page.get_by_role("button", name=exactly(lang, "Issue a one-time sign-in pass")).click()
     shown = page.locator("#recovery-pass")
     expect(shown).to_have_text(re.compile(r"^\s*\w{4}-\w{4}-\w{4}-\w{4}\s*$"))
     recovery_pass = shown.inner_text().strip()
@@ -115,13 +115,13 @@ def test_scenario_admin_recovery_pass(page, service, lang, person, tmp_path):
     sign_in(page, service, lang, user.login)
     expect(page.get_by_role("heading", level=1)).to_have_text(say(lang, "Enter the code from your app"))
     page.get_by_role("link", name=exactly(lang, "I have a one-time sign-in pass from my admin")).click()
-    expect(page.get_by_role("heading", level=1)).to_have_text(say(lang, "Sign in with a pass from your admin"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(say(lang, "One-time sign-in pass"))
     look(page, lang, "recovery-pass-use")
-    page.get_by_label(say(lang, "The one-time pass from your admin")).fill(recovery_pass)
+    page.get_by_label(say(lang, "One-time sign-in pass from your admin")).fill(recovery_pass)
     page.get_by_role("button", name=exactly(lang, "Sign in")).click()
     page.wait_for_url(re.compile(r"/security/recover$"))
     # The page speaks of the pass, not of a backup code.
-    expect(page.get_by_role("heading", level=1)).to_have_text(say(lang, "You signed in with a one-time pass"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(say(lang, "You signed in with a one-time sign-in pass"))
     look(page, lang, "recovery-pass-recover")
     page.get_by_role("button", name=exactly(lang, "Register a new authenticator")).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(say(lang, "Register your new authenticator"))

@@ -52,7 +52,7 @@ def test_scenario_sign_in_with_app_code(page, service, lang, person, tmp_path):
     sign_out(page, lang)
     sign_in(page, service, lang, me.login)
     enter_app_code(page, lang, code)
-    expect(page.get_by_text(say(lang, "That code was used a moment ago. Wait for the app to show the next one."))).to_be_visible()
+    expect(page.get_by_text(say(lang, "That code was used a moment ago. Wait for the app to show the next one."), exact=True)).to_be_visible()
     expect(page.get_by_role("heading", level=1)).to_have_text(say(lang, "Enter the code from your app"))
 
 
@@ -92,7 +92,7 @@ def test_scenario_sign_in_with_backup_code_after_losing_phone(page, service, lan
     # The lost phone's codes no longer work; the new phone's do.
     sign_in(page, service, lang, me.login)
     enter_app_code(page, lang, app_code(me.secret, ahead=STEP))
-    expect(page.get_by_text(say(lang, "That code is not right. Check it and try again."))).to_be_visible()
+    expect(page.get_by_text(say(lang, "That code is not right. Check it and try again."), exact=True)).to_be_visible()
     enter_app_code(page, lang, app_code(new_phone.secret, ahead=STEP))
     _signed_in(page, lang)
 
@@ -118,13 +118,13 @@ def test_scenario_wrong_codes_are_explained_then_throttled(page, service, lang, 
 
     sign_in(page, service, lang, login)
     enter_app_code(page, lang, "12345")
-    expect(page.get_by_text(say(lang, "An app code is 6 digits."))).to_be_visible()
+    expect(page.get_by_text(say(lang, "An app code is 6 digits."), exact=True)).to_be_visible()
     look(page, lang, "sign-in-code-short")
 
     wrong = wrong_app_code(seen.secret)
     for _attempt in range(6):  # five free attempts, then a wait
         enter_app_code(page, lang, wrong)
-        expect(page.get_by_text(say(lang, "That code is not right. Check it and try again."))).to_be_visible()
+        expect(page.get_by_text(say(lang, "That code is not right. Check it and try again."), exact=True)).to_be_visible()
     look(page, lang, "sign-in-code-wrong")
 
     with page.expect_response(lambda r: r.request.method == "POST") as answer:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 
 from twostep.core import clock as clock_module
@@ -131,11 +133,31 @@ def test_admin_disable_for_user_without_two_factor_is_conflict(api, admin, membe
 
 # PUT /account/policy ------------------------------------------------------------------------
 
-def test_policy_requires_two_factor(api, admin):
-    api.sign_in("admin")
+def test_policy_requires_two_factor(api, admin, admin_factor):
+    api.sign_in("admin", enrolled=admin_factor)
     response = api.put("/account/policy", {"require_two_factor": True})
     assert response.status_code == 200 and response.json() == {"require_two_factor": True}
     assert Account.objects.get(pk=admin.account_id).require_two_factor is True
+
+
+def test_policy_requiring_two_factor_of_an_admin_without_it_is_refused(api, admin):
+    api.sign_in("admin")
+    body = assert_error(api.put("/account/policy", {"require_two_factor": True}), 403, "admin_two_factor_required")
+    assert list(body["fields"]) == ["require_two_factor"]
+    assert Account.objects.get(pk=admin.account_id).require_two_factor is False
+    assert not SecurityEvent.objects.filter(type="policy_changed").exists()
+    assert api.get("/account/users").status_code == 200  # not held at setup
+
+
+def test_policy_deadline_of_today_for_an_admin_without_two_factor_is_refused(api, admin, clock):
+    api.sign_in("admin")
+    today = clock_module.utcnow().date()
+    body = assert_error(api.put("/account/policy", {"require_two_factor_from": today.isoformat()}),
+                        403, "admin_two_factor_required")
+    assert list(body["fields"]) == ["require_two_factor_from"]
+    # A later deadline gives the admin the same grace as everyone.
+    later = (today + datetime.timedelta(days=7)).isoformat()
+    assert api.put("/account/policy", {"require_two_factor_from": later}).status_code == 200
 
 
 def test_policy_can_be_switched_back_off(api, admin, enroll):
@@ -193,8 +215,8 @@ def test_policy_with_one_wrong_field_changes_nothing(api, admin, body, wrong):
     assert SecurityEvent.objects.filter(type="policy_changed").count() == events
 
 
-def test_policy_changes_every_field_sent_with_one_event(api, admin, clock):
-    api.sign_in("admin")
+def test_policy_changes_every_field_sent_with_one_event(api, admin, admin_factor, clock):
+    api.sign_in("admin", enrolled=admin_factor)
     day = clock_module.utcnow().date().isoformat()
     body = {"require_second_admin": True, "remember_browser_days": 30, "allow_passkeys": True,
             "require_two_factor_from": day, "require_two_factor": False}

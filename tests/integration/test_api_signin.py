@@ -183,7 +183,7 @@ def test_second_factor_with_used_backup_code_is_refused(api, make_api, enrolled)
     assert api.second_factor(enrolled.codes[0], method="backup_code").status_code == 200
     other = make_api()
     other.login("member")
-    assert_error(other.second_factor(enrolled.codes[0], method="backup_code"), 401, "invalid_code")
+    assert_error(other.second_factor(enrolled.codes[0], method="backup_code"), 401, "code_already_used")
     assert other.stage() == "second_factor"
 
 

@@ -258,7 +258,16 @@ def test_serve_logs_requests_to_stdout_and_stops_on_ctrl_c(operator):
     assert server.returncode == 0, err
     vendor = "postgresql" if os.environ.get("TWOSTEP_DATABASE_URL") else "sqlite"
     first, *rest = out.splitlines()
+    slots = len(os.sched_getaffinity(0))  # one worker: every CPU's share
     assert first == (f"twostep serving on http://127.0.0.1:{port} "
-                     f"(data: {operator.data}, database: {vendor})")
+                     f"(data: {operator.data}, database: {vendor}, "
+                     f"passwords: argon2id m=19 MiB t=2 p=1, {slots} at once per worker)")
     assert any('"GET /healthz HTTP/1.1" 200' in line for line in rest)
     assert "Traceback" not in err
+
+
+def test_serve_refuses_argon2_parameters_below_owasps_minimum(operator):
+    operator("migrate")
+    result = operator("serve", "--port", "1", TWOSTEP_ARGON2_MEMORY_COST="8192")
+    line = one_line_error(result)
+    assert "refusing to start" in line and "twostep.E020" in line

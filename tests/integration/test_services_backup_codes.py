@@ -82,5 +82,6 @@ def test_spend_marks_exactly_one_code(enrolled, clock):
 
     enrolled.user.refresh_from_db()  # spend() reads the salt of the row it is given
     assert backup_codes.spend(enrolled.user, enrolled.codes[5].upper(), core_clock.utcnow()) is True
-    assert backup_codes.spend(enrolled.user, enrolled.codes[5], core_clock.utcnow()) is False
+    with pytest.raises(backup_codes.CodeAlreadyUsed):
+        backup_codes.spend(enrolled.user, enrolled.codes[5], core_clock.utcnow())
     assert BackupCode.objects.filter(user=enrolled.user, used_at__isnull=False).count() == 1

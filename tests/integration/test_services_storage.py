@@ -153,10 +153,10 @@ def test_backup_codes_stop_working_when_their_key_is_removed(enrolled, keys):
 
 
 def test_password_is_stored_as_argon2id(member):
-    """DESIGN.md: Argon2id via Django's hasher, also in production settings."""
+    """DESIGN.md: Argon2id via Django's hasher (twostep's subclass), also in production settings."""
     from config import settings as production
 
     member.refresh_from_db()
     assert member.password.startswith("argon2$argon2id$")
-    assert production.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+    assert production.PASSWORD_HASHERS[0] == "twostep.hashers.Argon2PasswordHasher"
     assert member.check_password(PASSWORD)

@@ -16,7 +16,7 @@ from twostep.services.errors import InvalidCredentials, Throttled
 from twostep.services.throttle_store import StoreUnavailable
 
 from ..conftest import ORIGIN, PASSWORD
-from .test_concurrency import outcomes, race, unexpected
+from .test_concurrency import outcomes, race, room_for_every_thread, unexpected  # noqa: F401 — a fixture
 
 REDIS_URL = os.environ.get("TWOSTEP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 

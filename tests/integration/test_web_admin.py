@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
+import re
+
 import pyotp
 import pytest
 
@@ -105,16 +108,64 @@ def test_admin_switch_off_for_another_accounts_user_is_not_found(client, admin, 
     assert client.get("/account/users/999999/disable-2fa").status_code == 404
 
 
-def test_policy_form_requires_two_factor_for_everyone(client, admin):
+def test_policy_form_requires_two_factor_for_everyone(client, admin, admin_factor):
     force_login(client, admin)
     response = client.post("/account/policy", {"require_two_factor": "on"})
     assert response.status_code == 302
     assert Account.objects.get().require_two_factor
-    # The admin has no authenticator yet, so the next page is the setup.
-    assert client.get("/account/users")["Location"] == "/security/setup"
-    client.post("/logout")
+    assert client.get("/account/users").status_code == 200  # the admin's own 2FA is on: not held
+
+
+def test_policy_form_of_an_admin_without_two_factor_is_refused_with_the_way_to_set_up(client, admin):
     force_login(client, admin)
-    assert client.get("/security")["Location"] == "/security/setup"
+    response = client.post("/account/policy", {"require_two_factor": "on"})
+    page = response.content.decode()
+    assert response.status_code == 403
+    assert not Account.objects.get().require_two_factor
+    assert "Set up two-factor authentication for yourself first" in page
+    # The summary at the top links to the field; the box stays ticked as it was sent.
+    assert 'data-error-summary' in page and 'href="#id_require_two_factor"' in page
+    assert re.search(r'<input type="checkbox" name="require_two_factor"[^>]*checked', page)
+    assert 'href="/security/setup"' in page
+    assert client.get("/account/users").status_code == 200  # not held on the setup page
+
+
+def test_policy_hint_says_it_takes_effect_at_once(client, admin):
+    force_login(client, admin)
+    page = client.get("/account/users").content.decode()
+    assert "next time they sign in" not in page
+    assert "people signed in now on their next page" in page
+
+
+def test_deadline_form_round_trips_in_russian(client, admin, clock):
+    force_login(client, admin)
+    day = datetime.date.today() + datetime.timedelta(days=30)
+    client.post("/language", {"language": "ru"})
+    client.post("/account/policy/deadline", {"require_two_factor_from": day.isoformat()})
+    page = client.get("/account/users").content.decode()
+    assert f'value="{day.isoformat()}"' in page  # ISO, as a date input needs, not {day:%d.%m.%Y}
+    assert 'name="remember_browser_days" value="0"' in page
+    # Saving the form as the page shows it keeps the deadline.
+    client.post("/account/policy/deadline", {"require_two_factor_from": day.isoformat(), "require_second_admin": ""})
+    assert Account.objects.get().require_two_factor_from == day
+
+
+def test_deadline_form_with_a_past_date_keeps_it_and_links_to_the_field(client, admin):
+    force_login(client, admin)
+    response = client.post("/account/policy/deadline", {"require_two_factor_from": "2001-01-01"})
+    page = response.content.decode()
+    assert response.status_code == 422
+    assert 'href="#id_require_two_factor_from"' in page and 'value="2001-01-01"' in page
+    assert 'aria-invalid="true"' in page
+
+
+def test_remember_policy_with_a_wrong_number_keeps_it_and_links_to_the_field(client, admin):
+    force_login(client, admin)
+    response = client.post("/account/policy/remember-browsers", {"remember_browser_days": "120"})
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert 'href="#id_remember_browser_days"' in page and 'value="120"' in page
+    assert Account.objects.get().remember_browser_days == 0
 
 
 def test_policy_forces_setup_right_after_the_password(client, member, clock):
@@ -129,7 +180,8 @@ def test_policy_forces_setup_right_after_the_password(client, member, clock):
     assert client.post("/security/setup", {})["Location"] == "/security/setup"
     secret = authenticators.pending_app(member).secret
     response = client.post("/security/setup/confirm", {"code": pyotp.TOTP(secret).at(clock())})
-    assert response.status_code == 200 and "Your backup codes" in response.content.decode()
+    assert response.status_code == 302 and response["Location"] == "/security/backup-codes/new"
+    assert "Your backup codes" in client.get(response["Location"]).content.decode()
     assert "_auth_user_id" in client.session
     assert client.get("/security").status_code == 200
 
@@ -138,3 +190,21 @@ def test_forced_setup_page_needs_a_password_step_first(client, member):
     Account.objects.update(require_two_factor=True)
     response = client.get("/security/setup")
     assert response.status_code == 302 and response["Location"].startswith("/login")
+
+
+def test_setup_page_held_by_the_policy_offers_a_way_out_and_no_links_back(client, member):
+    force_login(client, member)
+    Account.objects.update(require_two_factor=True)  # required after this sign-in
+    page = client.get("/security/setup").content.decode()
+    assert "Sign out and set up later" in page and 'action="/logout"' in page
+    assert 'action="/language"' in page  # the language switch stays
+    assert 'href="/security"' not in page  # no menu link, no "Cancel": they would only lead back
+    assert "Cancel" not in page
+    client.post("/logout")
+    assert client.get("/security")["Location"].startswith("/login")
+
+
+def test_setup_page_not_held_keeps_its_cancel_link(client, member):
+    force_login(client, member)
+    page = client.get("/security/setup").content.decode()
+    assert 'href="/security"' in page and "Sign out and set up later" not in page

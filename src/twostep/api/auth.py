@@ -10,7 +10,9 @@ from ninja import Router
 from .. import signin_state
 from ..http import origin
 from ..services import signin
+from ..services.admission import Busy
 from ..services.errors import InvalidCode, InvalidCredentials, InvalidInput, NoPendingSignIn, Throttled
+from ..services.factors.backup_codes import CodeAlreadyUsed
 from ..services.signin import AUTHENTICATED, SECOND_FACTOR, SETUP_REQUIRED
 from .errors import SetupRequired
 from .schemas import (
@@ -52,24 +54,29 @@ def session(request):
 
 
 @router.post("/login", auth=not_during_setup, exclude_unset=True,
-             **spec(LoginOut, InvalidCredentials, Throttled, SetupRequired, InvalidInput, unsafe=True))
+             **spec(LoginOut, InvalidCredentials, Throttled, SetupRequired, InvalidInput, Busy, unsafe=True))
 def login(request, body: LoginIn):
     """Check the login and password; say what the sign-in needs next.
 
     At `second_factor` or `setup_required` the session is not signed in yet: it may only take
     the second step or set up an authenticator. A right password ends any sign-in the session
     had; the session key changes either way, and the `csrftoken` cookie on a full sign-in.
+    A full sign-in also sets the `twostep_device` cookie: next time this browser's password
+    check for the same login is admitted first when many sign-ins arrive at once. When the
+    server is too busy to check the password in time the answer is 503 `busy` with `Retry-After`
+    (nothing was checked or counted: send the same request again then).
     """
     outcome = signin.password(signin_state.of(request), body.login, body.password, origin(request),
-                              remembered_token=signin_state.remembered_token(request))
+                              remembered_token=signin_state.remembered_token(request),
+                              device_cookie=signin_state.device_cookie(request))
     if outcome.stage == SECOND_FACTOR:
         return {"stage": SECOND_FACTOR, "methods": list(outcome.methods)}
     return {"stage": outcome.stage}
 
 
 @router.post("/second-factor", auth=not_during_setup,
-             **spec(SecondFactorOut, InvalidCode, NoPendingSignIn, Throttled, SetupRequired, InvalidInput,
-                    unsafe=True))
+             **spec(SecondFactorOut, InvalidCode, CodeAlreadyUsed, NoPendingSignIn, Throttled, SetupRequired,
+                    InvalidInput, unsafe=True))
 def second_factor(request, response: HttpResponse, body: SecondFactorIn):
     """Finish the sign-in with any of the user's methods (each proof is accepted once).
 

@@ -19,6 +19,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
 
 from ..http import status_for
+from ..services.admission import Busy
 from ..services.errors import InvalidInput, NotFound, ServiceError, Throttled
 
 log = logging.getLogger("django.request")
@@ -128,13 +129,15 @@ def payload(error: ServiceError) -> dict:
     if isinstance(error, Throttled):
         body["retry_after"] = error.retry_after
         body["locked"] = error.locked
+    if isinstance(error, Busy):
+        body["retry_after"] = error.retry_after
     return body
 
 
 def render(api, request, error: ServiceError):
     status = status_for(error)
     response = api.create_response(request, payload(error), status=status)
-    if isinstance(error, Throttled):
+    if isinstance(error, (Throttled, Busy)):
         response["Retry-After"] = str(error.retry_after)
     elif status == 503:
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)

@@ -16,11 +16,12 @@ from ..services.errors import (
     TwoFactorRequired,
     WrongPassword,
 )
-from ..services.factors import backup_codes
+from ..services.factors import backup_codes, enabled
 from .errors import NotAuthenticated, SetupRequired
 from .schemas import (
     BackupCodesOut,
     CodeIn,
+    CodesSavedOut,
     ConfirmOut,
     DisabledOut,
     DisableIn,
@@ -41,11 +42,14 @@ def two_factor(request):
     """Say whether 2FA is on, how many backup codes are left and whether the account requires it."""
     status = accounts.user_status(request.auth.login)
     left = status.backup_codes_remaining
+    code_set = backup_codes.current_set(status.user) if status.two_factor_enabled else None
     return {
         "enabled": status.two_factor_enabled,
         "backup_codes_remaining": left,
         "backup_codes_generated_at": status.backup_codes_generated_at,
         "backup_codes_low": status.two_factor_enabled and backup_codes.is_low(left),
+        "backup_codes_saved": backup_codes.is_saved(code_set),
+        "backup_codes_saved_at": code_set.saved_at if code_set else None,
         "required_by_account": authenticators.is_required(status.user),
         "required_from": deadlines.pending_deadline(status.user),
     }
@@ -93,6 +97,21 @@ def generate_backup_codes(request, body: PasswordIn):
     """Make a new set of backup codes; the old ones stop working at once."""
     new = backup_codes.generate(request.auth, body.password, origin(request))
     return {"backup_codes": new.codes, "generated_at": new.generated_at}
+
+
+@router.post("/backup-codes/saved", auth=SignedIn(),
+             **spec(CodesSavedOut, NotAuthenticated, SetupRequired, TwoFactorDisabled, unsafe=True))
+def backup_codes_saved(request):
+    """Confirm that the user has saved their current set of backup codes; repeating it changes nothing.
+
+    A new set (first enabling, new codes, a new authenticator after a recovery) counts as unsaved
+    until this is called: `GET /api/v1/me/two-factor` says `backup_codes_saved: false` till then.
+    """
+    if not enabled(request.auth):
+        raise TwoFactorDisabled()
+    code_set = backup_codes.confirm_saved(request.auth)
+    return {"backup_codes_saved": True, "backup_codes_saved_at": code_set.saved_at,
+            "backup_codes_generated_at": code_set.generated_at}
 
 
 @router.post("/two-factor/disable", auth=SignedIn(),

@@ -193,7 +193,7 @@ Stage = Literal["anonymous", "second_factor", "setup_required", "authenticated"]
 
 
 class ErrorOut(Schema):
-    """An error. Some carry more items: `retry_after` (429), `fields` (422), `clock_skew_seconds`."""
+    """An error. Some carry more items: `retry_after` (429, 503 `busy`), `fields` (422), `clock_skew_seconds`."""
 
     model_config = ConfigDict(extra="allow")
     error: str = Field(description="A stable snake_case code.")
@@ -245,6 +245,11 @@ class TwoFactorOut(Schema):
     backup_codes_remaining: int
     backup_codes_generated_at: datetime | None
     backup_codes_low: bool = Field(description="True when 2FA is on and few codes are left.")
+    backup_codes_saved: bool | None = Field(
+        None, description="Whether the user confirmed saving the current set (POST "
+                          "/api/v1/me/backup-codes/saved); null when there is no set. Until it is true, "
+                          "ask the user to save the codes.")
+    backup_codes_saved_at: datetime | None = None
     required_by_account: bool
     required_from: date | None = Field(
         None, description="The account's deadline for 2FA while it is still ahead and the user has none.")
@@ -270,8 +275,15 @@ class ConfirmOut(Schema):
 
 
 class BackupCodesOut(Schema):
-    backup_codes: list[str] = Field(description="Shown this once; the earlier codes stop working.")
+    backup_codes: list[str] = Field(description="Shown this once; the earlier codes stop working. The set "
+                                                "counts as unsaved until POST /api/v1/me/backup-codes/saved.")
     generated_at: datetime
+
+
+class CodesSavedOut(Schema):
+    backup_codes_saved: Literal[True]
+    backup_codes_saved_at: datetime
+    backup_codes_generated_at: datetime
 
 
 class DisabledOut(Schema):

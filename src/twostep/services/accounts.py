@@ -16,8 +16,8 @@ from ..core import clock
 from ..models import Account, Authenticator, User
 from . import audit
 from .audit import Origin, Type
-from .errors import Conflict, InvalidInput, NotAccountAdmin, NotFound
-from .factors import enabled_q
+from .errors import AdminNeedsTwoFactor, Conflict, InvalidInput, NotAccountAdmin, NotFound
+from .factors import enabled, enabled_q
 
 MAX_LOGIN = 150
 # The longest password, the same wherever one is typed or set (sign-in page and API, change,
@@ -209,6 +209,11 @@ def change_policy(admin: User, changes: dict, origin: Origin) -> Account:
     anything is written; one that is wrong raises InvalidInput naming its field (`fields`) and
     nothing changes. The fields are then written together with the account row locked, and one
     `policy_changed` event records exactly the fields whose value changed (none: no event).
+
+    A change that makes 2FA required at once (the plain requirement, or a deadline of today) is
+    refused with AdminNeedsTwoFactor while the admin has none: it would hold the admin's own
+    session on the setup page too, with no way back to the policy (a later deadline gives the
+    admin the same grace as everyone).
     """
     from . import trusted_browsers
 
@@ -220,6 +225,7 @@ def change_policy(admin: User, changes: dict, origin: Origin) -> Account:
     with transaction.atomic():
         account = Account.objects.select_for_update().get(pk=admin.account_id)
         changed = {field: value for field, value in wanted.items() if getattr(account, field) != value}
+        _refuse_self_lock_out(admin, account, changed)
         if changed:
             for field, value in changed.items():
                 setattr(account, field, value)
@@ -229,6 +235,18 @@ def change_policy(admin: User, changes: dict, origin: Origin) -> Account:
             audit.record(Type.POLICY_CHANGED, user=admin, actor=admin, origin=origin,
                          **{field: _audit_value(value) for field, value in changed.items()})
     return account
+
+
+def _refuse_self_lock_out(admin: User, account: Account, changed: dict) -> None:
+    """Refuse `changed` if it would start requiring 2FA now of an admin who has none."""
+    if not changed or two_factor_required(account) or enabled(admin):
+        return
+    after = Account(**{field: getattr(account, field) for field in POLICY_FIELDS} | changed)
+    if two_factor_required(after):
+        field = "require_two_factor" if after.require_two_factor else "require_two_factor_from"
+        message = _("Set up two-factor authentication for yourself first: requiring it now would send "
+                    "you to the setup page too, at once.")
+        raise AdminNeedsTwoFactor(message, fields={field: str(message)})
 
 
 def set_require_two_factor(admin: User, require: bool, origin: Origin) -> Account:

@@ -67,6 +67,9 @@ def spend(user_id: int, piece, proof, origin: Origin, *, purpose: str) -> Verifi
         except totp_factor.CodeAlreadyUsed as replay:
             count_failure(user, now, origin, method, purpose, notify=not replay.quiet, replay=True)
             return replay
+        except backup_codes_factor.CodeAlreadyUsed as reused:  # told apart, counted all the same
+            count_failure(user, now, origin, method, purpose, reused=True)
+            return reused
         except InvalidCode as refused:  # the slice knows what went wrong (e.g. a cloned key)
             count_failure(user, now, origin, method, purpose)
             return refused

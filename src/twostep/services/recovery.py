@@ -9,10 +9,13 @@ on the command line is not an account admin's action and needs neither.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
-from ..models import User
+from ..models import SecurityEvent, User
 from . import audit, notifications
 from .audit import Origin, Type
 from .authenticators import remove_second_factor
@@ -150,3 +153,35 @@ def operator_disable_two_factor(login: str, reason: str) -> User:
         notifications.notify(user, "two_factor_disabled", by="operator", actor=_("the server operator"),
                              reason=reason)
     return user
+
+
+# Events after which a switch-off no longer describes the user's 2FA: set up or changed since.
+_LATER_CHANGES = (Type.TWO_FACTOR_ENABLED, Type.TWO_FACTOR_DISABLED, Type.AUTHENTICATOR_ADDED,
+                  Type.AUTHENTICATOR_REMOVED, Type.AUTHENTICATOR_REPLACED)
+
+
+@dataclass(frozen=True)
+class SwitchedOff:
+    """Who switched a user's 2FA off for them, and when: an admin (`by` their login) or the operator."""
+
+    at: datetime
+    by: str  # the admin's login; "" when it was the server operator
+    reason: str
+
+
+def switched_off_for_user(user: User) -> SwitchedOff | None:
+    """Return the admin's or operator's switch-off that left `user` without 2FA, or None.
+
+    None once the user has 2FA again, or changed their factors since (the audit log's order).
+    """
+    if is_enabled(user):
+        return None
+    last = (SecurityEvent.objects.select_related("actor")
+            .filter(user=user, type__in=(Type.ADMIN_DISABLED_TWO_FACTOR, Type.OPERATOR_DISABLED_TWO_FACTOR,
+                                         *_LATER_CHANGES))
+            .order_by("-at", "-pk").first())
+    if last is None or last.type in _LATER_CHANGES:
+        return None
+    by = "" if last.type == Type.OPERATOR_DISABLED_TWO_FACTOR else (
+        last.actor.login if last.actor is not None else last.actor_label)
+    return SwitchedOff(at=last.at, by=by, reason=str(last.detail.get("reason", "")))

@@ -85,7 +85,9 @@ def _is_alive(row: UserSession, user: User, now: datetime) -> bool:
     if str(data.get(SESSION_KEY)) != str(user.pk):
         return False
     # A password or 2FA change rotates the hash: Django refuses the session on its next request.
-    return constant_time_compare(data.get(HASH_SESSION_KEY) or "", user.get_session_auth_hash())
+    held = data.get(HASH_SESSION_KEY) or ""
+    return any(constant_time_compare(held, known)
+               for known in (user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()))
 
 
 def _end(session_key: str) -> None:

@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from ..core import backup_codes as codes_core
 from ..core import clock
 from ..models import User
-from . import accounts, attempts, audit, reauth, throttling, trusted_browsers
+from . import accounts, admission, attempts, audit, devices, reauth, throttling, trusted_browsers
 from .audit import Origin, Type
 from .errors import InvalidCode, InvalidCredentials, NoPendingSignIn, PasskeysNotAllowed, ServiceError
 from .factors import Verified, enabled, methods, slice_for
@@ -179,12 +179,13 @@ class PasswordStep:
 
 
 def password(session: Session, login: str, password: str, origin: Origin, *,
-             remembered_token: str | None = None) -> Outcome:
+             remembered_token: str | None = None, device_cookie: str | None = None) -> Outcome:
     """Check login and password; sign in, or hold the user for the second step or the setup.
 
     A right password ends whatever sign-in the session had before (one rule for every transport).
     """
-    step = check_password(login, password, origin, remembered_token=remembered_token)
+    step = check_password(login, password, origin, remembered_token=remembered_token,
+                          device_cookie=device_cookie)
     user = step.user
     _end_previous(session, origin)
     if step.stage == AUTHENTICATED:
@@ -197,20 +198,32 @@ def password(session: Session, login: str, password: str, origin: Origin, *,
 
 
 def check_password(login: str, password: str, origin: Origin, *,
-                   remembered_token: str | None = None) -> PasswordStep:
+                   remembered_token: str | None = None, device_cookie: str | None = None) -> PasswordStep:
     """Check login and password and say what the sign-in needs next; nothing is signed in.
 
     A throttled attempt is refused before any password hash is computed. Failures count per
     (login, address) and per address, so a stranger elsewhere never locks the real user out.
+    The hash waits for a slot of the hashing gate (admission control, below); a browser with a
+    device cookie for this login waits in the priority lane and counts against its own key.
     """
     now = clock.utcnow()
-    keys = throttling.password_keys(login, origin.ip)
+    # Admission control: begin (services/admission.py, services/devices.py) -----------------
+    device = devices.recognise(device_cookie, login)
+    member = device is not None
+    admission.refusal(priority=member)  # a full lane refuses before any database work
+    keys = throttling.password_keys(login, origin.ip, device.id if member else None)
+    # Admission control: end ------------------------------------------------------------------
     try:
         attempt = throttling.reserve_password_attempt(keys, now)
     except ServiceError:
         audit.record(Type.THROTTLED, user=_find_user(login), origin=origin, step="password")
         raise
-    user = authenticate(None, login=login.strip(), password=password)
+    try:  # admission control: the hash (and a re-hash with new parameters) holds a slot
+        with admission.hashing(priority=member):
+            user = authenticate(None, login=login.strip(), password=password)
+    except admission.Busy:
+        throttling.release_password_attempt(attempt)  # nothing was checked: nothing counts
+        raise
     if user is None:
         throttling.record_password_failure(attempt)
         audit.record(Type.SIGN_IN_FAILED, user=_find_user(login), origin=origin)

@@ -74,8 +74,15 @@ def reset_second_factor(user) -> None:
 
 # Passwords -------------------------------------------------------------------------------
 
-def password_keys(login: str, ip: str | None) -> tuple[str, str]:
-    """Return the throttle keys for a login from an address: (login+address, address)."""
+def password_keys(login: str, ip: str | None, device: str | None = None) -> tuple[str, ...]:
+    """Return the throttle keys for a login from an address: (login+address, address).
+
+    A browser with a device cookie for this login (services/devices.py) counts against the
+    cookie alone, `dev:<id>`: strangers' guesses from its address do not lock it out, and its
+    own wrong passwords earn the same delays as a (login, address) pair.
+    """
+    if device:
+        return (f"dev:{device}",)
     address = ip or "unknown"
     login_hash = hashlib.sha256(login.strip().lower().encode("utf-8")).hexdigest()[:32]
     return f"pw:{address}:{login_hash}", f"ip:{address}"
@@ -132,6 +139,12 @@ def record_password_failure(attempt: PasswordAttempt) -> None:
 
 
 def record_password_success(attempt: PasswordAttempt) -> None:
-    """After a right password: forget the (login, address) failures; give the address its attempt back."""
-    store().succeed([k for k in attempt.keys if k.startswith("pw:")],
-                    [k for k in attempt.keys if not k.startswith("pw:")], attempt.at)
+    """After a right password: forget the (login, address) or device failures; give the address its attempt back."""
+    cleared = ("pw:", "dev:")
+    store().succeed([k for k in attempt.keys if k.startswith(cleared)],
+                    [k for k in attempt.keys if not k.startswith(cleared)], attempt.at)
+
+
+def release_password_attempt(attempt: PasswordAttempt) -> None:
+    """Give a reserved attempt back untried (no password was checked): every key loses its one."""
+    store().succeed([], list(attempt.keys), attempt.at)

@@ -15,7 +15,7 @@ def recovery_admin_panel(context):
     admin = context["request"].user
     enrolled, total = accounts.enrolment_counts(admin)
     account = admin.account
-    form = DeadlineForm(initial={"require_two_factor_from": account.require_two_factor_from,
+    form = context.get("deadline_form") or DeadlineForm(initial={"require_two_factor_from": account.require_two_factor_from,
                                  "require_second_admin": account.require_second_admin})
     return {"enrolled": enrolled, "total": total, "form": form, "me": admin.pk,
             "requests": recovery_passes.pending_requests(admin)}

@@ -3,6 +3,7 @@
 from django.conf import settings
 
 from .. import signin_state
+from ..services.signin import SETUP_REQUIRED
 
 
 def site(request):
@@ -10,11 +11,16 @@ def site(request):
         # Signed in, or half-way through: either way the header offers "Sign out".
         return signin_state.stage(request) != "anonymous"
 
+    def setup_forced():
+        # Held on the setup page by the account's policy: links elsewhere would only lead back.
+        return signin_state.stage(request) == SETUP_REQUIRED
+
     user = getattr(request, "user", None)
     return {
         "service_name": settings.TWOSTEP_ISSUER,
         "language_choices": settings.LANGUAGES,
         "show_sign_out": in_sign_in,
+        "setup_forced": setup_forced,
         "is_account_admin": bool(user is not None and user.is_authenticated and user.is_account_admin),
         "two_factor_deadline": lambda: _deadline(user),  # the banner, read only when a page shows it
     }

@@ -11,6 +11,14 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from ..services.accounts import MAX_PASSWORD as PASSWORD_MAX  # the one limit, for every form and the API
+from ..services.trusted_browsers import MAX_DAYS as REMEMBER_MAX_DAYS
+
+
+class CodeInput(forms.TextInput):
+    """A one-time code's text box: like a password, what was typed is never sent back in a page."""
+
+    def format_value(self, value):
+        return None
 
 
 def _password_field(label=None, *, autocomplete="current-password", required=True):
@@ -35,7 +43,7 @@ class AppCodeForm(forms.Form):
     code = forms.CharField(
         label=_("Code from your app"), max_length=64,
         help_text=_("Open your authenticator app and enter the 6-digit code it shows for this service."),
-        widget=forms.TextInput(attrs={
+        widget=CodeInput(attrs={
             "inputmode": "numeric", "autocomplete": "one-time-code", "pattern": "[0-9 ]*",
             "autocapitalize": "none", "spellcheck": "false", "class": "code-input",
         }),
@@ -54,7 +62,7 @@ class BackupCodeForm(forms.Form):
         label=_("Backup code"), max_length=64,
         help_text=_("One of the codes you saved when you switched on two-factor authentication, "
                     "for example abcd-efgh-jkmn-pqrs. Each code works once."),
-        widget=forms.TextInput(attrs={
+        widget=CodeInput(attrs={
             "autocomplete": "off", "autocapitalize": "none", "spellcheck": "false",
             "autofocus": True, "class": "code-input",
         }),
@@ -92,7 +100,7 @@ class DisableForm(forms.Form):
     password = _password_field(_("Your password"))
     code = forms.CharField(
         label=_("A current code from your app, or a backup code"), max_length=64,
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "none",
+        widget=CodeInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "none",
                                       "spellcheck": "false", "class": "code-input"}),
     )
 
@@ -110,7 +118,22 @@ class SearchForm(forms.Form):
 class PolicyForm(forms.Form):
     require_two_factor = forms.BooleanField(
         label=_("Require two-factor authentication for everyone in this account"), required=False,
-        help_text=_("People without an authenticator will have to set one up the next time they sign in."),
+        help_text=_("From the moment you save, everyone without an authenticator must set one up before "
+                    "going on: people signed in now on their next page, everyone else when they sign in."),
+    )
+
+
+class RememberPolicyForm(forms.Form):
+    # A NumberInput sends its value unlocalised ("30", never "30,0"), so it round-trips in every language.
+    remember_browser_days = forms.IntegerField(
+        label=_("Days a browser may skip the code after a full sign-in"), min_value=0, max_value=REMEMBER_MAX_DAYS,
+        help_text=_("1 to 90 days; 0 switches the option off and forgets every remembered browser. "
+                    "The password is always needed."),
+        error_messages={"invalid": _("Remembering a browser lasts 1 to 90 days, or 0 to switch it off."),
+                        "min_value": _("Remembering a browser lasts 1 to 90 days, or 0 to switch it off."),
+                        "max_value": _("Remembering a browser lasts 1 to 90 days, or 0 to switch it off."),
+                        "required": _("Remembering a browser lasts 1 to 90 days, or 0 to switch it off.")},
+        widget=forms.NumberInput(attrs={"step": "1"}),
     )
 
 

@@ -140,3 +140,19 @@ class SecurityHeadersMiddleware:
         if response.get("Content-Type", "").startswith("text/html"):
             add_never_cache_headers(response)
         return response
+
+
+class DeviceCookieMiddleware:
+    """Give a browser that just completed a sign-in (page or API) its device cookie.
+
+    Every full sign-in passes signin_state.WebSession.complete, which notes the login on the
+    request; the cookie goes out with that request's answer (services/devices.py).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        signin_state.set_device_cookie(request, response)
+        return response

@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from .views import account_admin, authenticators, misc, reauth, security, setup, signin, time_zone
+from .views import account_admin, authenticators, codes, misc, reauth, security, setup, signin, time_zone
 
 app_name = "web"
 
@@ -24,6 +24,8 @@ urlpatterns = [
     path("security/setup", setup.setup, name="setup"),
     path("security/setup/confirm", setup.confirm, name="setup_confirm"),
     path("security/backup-codes", security.generate_codes, name="backup_codes"),
+    path("security/backup-codes/new", codes.new_codes, name="backup_codes_new"),
+    path("security/backup-codes/saved", codes.codes_saved, name="backup_codes_saved"),
     path("security/disable", security.disable, name="disable"),
     path("security/recover", security.recover, name="recover"),
     path("security/authenticators/<int:authenticator_id>/rename", authenticators.rename,

@@ -9,7 +9,6 @@ urlpatterns = [
     path("password-reset/<str:uidb64>/<str:token>", passwords.reset_confirm, name="password_reset_confirm"),
     path("security/password", passwords.change, name="password_change"),
     path("login/recovery-pass", recovery_admin.use_pass, name="login_recovery_pass"),
-    path("account/recovery-pass", recovery_admin.issue_pass_lookup, name="admin_recovery_pass_lookup"),
     path("account/users/<int:user_id>/recovery-pass", recovery_admin.issue_pass, name="admin_recovery_pass"),
     path("account/recovery-requests/<int:request_id>/approve", recovery_admin.approve,
          name="recovery_request_approve"),

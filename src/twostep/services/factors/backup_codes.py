@@ -3,12 +3,18 @@
 Stored only as HMAC(key, salt ‖ code), so checking one is one indexed look-up; spent by one
 conditional UPDATE, so of any number of concurrent requests with one code exactly one wins
 (Keycloak #26106). A sign-in with one is a recovery: the person is offered a new authenticator.
+
+A new set counts as kept only once the person says so (`confirm_saved` sets `saved_at`); until
+then every transport says the set is unsaved. The pages may show an unsaved set again for a
+while in the session that made it: `seal_for_session` gives it encrypted for that session
+alone, and `unsealed` hands it back only while it is still the user's current, unsaved set.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -21,13 +27,26 @@ from ...core.errors import MalformedCode
 from ...models import BackupCode, BackupCodeSet, User
 from .. import audit, notifications
 from ..audit import Origin, Type
-from ..errors import TwoFactorDisabled
+from ..errors import InvalidCode, TwoFactorDisabled
 from ..reauth import confirm_password
 from . import MalformedProof, Verified
 
 METHOD = "backup_code"
 # RFC 8176 has no value for a look-up secret; "kba" is the nearest, as the docs say.
 AMR = ("kba",)
+# How long the session that made a set may show it again until it is confirmed as saved.
+SHOWN_AGAIN_MINUTES = 30
+
+
+class CodeAlreadyUsed(InvalidCode):
+    """A backup code of this user's current set that was spent before: told apart for the person.
+
+    Only someone past the password step reaches it, and "used already" is what they must know
+    (which code is gone, that someone else may have used it). It counts as a failure all the same.
+    """
+
+    code = "code_already_used"
+    default_message = _("That backup code was already used: each code works once. Try another of your codes.")
 
 
 @dataclass(frozen=True)
@@ -52,6 +71,50 @@ def current_set(user) -> BackupCodeSet | None:
 
 def is_low(count: int) -> bool:
     return count <= settings.TWOSTEP_BACKUP_CODES_LOW
+
+
+def is_saved(code_set: BackupCodeSet | None) -> bool | None:
+    """Tell whether the person confirmed saving the set (None when there is no set)."""
+    return None if code_set is None else code_set.saved_at is not None
+
+
+def confirm_saved(user: User, now: datetime | None = None) -> BackupCodeSet:
+    """Record that the person has saved their current set; repeating it changes nothing.
+
+    Raises TwoFactorDisabled when the user has no set of codes.
+    """
+    now = now or clock.utcnow()
+    BackupCodeSet.objects.filter(user=user, saved_at__isnull=True).update(saved_at=now)
+    code_set = current_set(user)
+    if code_set is None:
+        raise TwoFactorDisabled()
+    return code_set
+
+
+def seal_for_session(user: User, new: NewCodes) -> str:
+    """Return the new set encrypted, for the session that made it to show it again."""
+    return crypto.seal(json.dumps({"uid": user.pk, "codes": new.codes, "at": new.generated_at.isoformat()}))
+
+
+def unsealed(user: User, token: str | None, now: datetime | None = None) -> NewCodes | None:
+    """Return the set `seal_for_session` sealed, while it is the user's current set, unsaved and recent.
+
+    None once it was saved or replaced, after SHOWN_AGAIN_MINUTES, for another user, or when the
+    token cannot be read (a dropped encryption key, a tampered session).
+    """
+    if not token:
+        return None
+    try:
+        sealed = json.loads(crypto.unseal(token))
+        made = datetime.fromisoformat(sealed["at"])
+    except (RuntimeError, ValueError, KeyError, TypeError):
+        return None
+    code_set = current_set(user)
+    now = now or clock.utcnow()
+    if (sealed.get("uid") != user.pk or code_set is None or code_set.saved_at is not None
+            or code_set.generated_at != made or now - made > timedelta(minutes=SHOWN_AGAIN_MINUTES)):
+        return None
+    return NewCodes(list(sealed["codes"]), made)
 
 
 def replace_codes(user: User, now: datetime) -> NewCodes:
@@ -95,16 +158,20 @@ def generate(user: User, password: str | None, origin: Origin, *, fresh: bool = 
 def spend(user: User, text: str, now: datetime) -> bool:
     """Spend one code: True if it was an unused code of this user, now used.
 
-    Raises MalformedCode for a typo (wrong shape or check symbol).
+    Raises MalformedCode for a typo (wrong shape or check symbol) and CodeAlreadyUsed for a code
+    of the current set spent before. A wrong code and a used one cost the same two indexed
+    queries, so the time taken tells nothing more than the message.
     """
     code = codes_core.normalize_code(text)
     code_set = current_set(user)
     if code_set is None:
         return False
     digests = crypto.code_digests(code, code_set.salt)
-    return BackupCode.objects.filter(
-        user=user, digest__in=digests, used_at__isnull=True
-    ).update(used_at=now) == 1
+    if BackupCode.objects.filter(user=user, digest__in=digests, used_at__isnull=True).update(used_at=now) == 1:
+        return True
+    if BackupCode.objects.filter(user=user, digest__in=digests).exists():
+        raise CodeAlreadyUsed()
+    return False
 
 
 def verify(user: User, code, now, origin: Origin) -> Verified | None:

@@ -16,6 +16,7 @@ from ... import signin_state
 from ...http import origin, status_for
 from ...services import accounts, recovery, signin
 from ...services.errors import (
+    AdminNeedsTwoFactor,
     InvalidCode,
     InvalidInput,
     NotAccountAdmin,
@@ -26,7 +27,7 @@ from ...services.errors import (
     WrongPassword,
 )
 from ...services.factors import enabled
-from ..forms import AdminDisableForm, PolicyForm, SearchForm
+from ..forms import AdminDisableForm, CodeInput, PolicyForm, RememberPolicyForm, SearchForm
 from .common import render_throttled, signed_in_required
 
 DISABLE_TEMPLATE = "twostep/account/disable_two_factor.html"
@@ -38,7 +39,7 @@ class StepUpForm(AdminDisableForm):
     code = forms.CharField(
         label=gettext_lazy("A current code from your app, or one of your backup codes"), max_length=64,
         help_text=gettext_lazy("Your own second factor confirms that it is you changing someone else's."),
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "none",
+        widget=CodeInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "none",
                                       "spellcheck": "false", "class": "code-input"}),
     )
 
@@ -62,9 +63,14 @@ def step_up_error(form, error: ServiceError) -> bool:
     return False
 
 
-@require_safe
-@signed_in_required
-def users(request):
+USERS_TEMPLATE = "twostep/account/users.html"
+
+
+def render_users(request, *, status: int = 200, **forms):
+    """Render the users page; a refused policy form comes back bound, with its errors and input.
+
+    `forms` may hold `policy_form`, `deadline_form` or `remember_form` as the admin sent them.
+    """
     search = SearchForm(request.GET)
     wanted = search.cleaned_data if search.is_valid() else {"q": "", "after": ""}
     try:
@@ -73,16 +79,36 @@ def users(request):
                                                 enrolled={"true": True, "false": False}.get(request.GET.get("enrolled")))
     except NotAccountAdmin as error:
         raise PermissionDenied(error.message) from None
-    return render(request, "twostep/account/users.html", {
+    account = request.user.account
+    return render(request, USERS_TEMPLATE, {
         "search": SearchForm(initial={"q": wanted["q"]}),
         "query": wanted["q"],
         "rows": rows,
         "next_cursor": next_cursor,
         "paged": bool(wanted["after"]),
-        "policy_form": PolicyForm(initial={"require_two_factor": request.user.account.require_two_factor}),
-        "account_name": request.user.account.name,
+        "policy_form": PolicyForm(initial={"require_two_factor": account.require_two_factor}),
+        "remember_form": RememberPolicyForm(initial={"remember_browser_days": account.remember_browser_days}),
+        "account_name": account.name,
         **step_up_context(request),
-    })
+        **forms,
+    }, status=status)
+
+
+def refuse_policy(request, name: str, form, error: ServiceError):
+    """Show a refused policy change on the users page: each error under its field, input kept."""
+    if isinstance(error, NotAccountAdmin):
+        raise PermissionDenied(error.message)
+    fields = (error.extra.get("fields") or {}) if isinstance(error.extra, dict) else {}
+    named = [field for field in fields if field in form.fields]
+    for field in named or [None]:
+        form.add_error(field, str(error.message))
+    return render_users(request, status=status_for(error), **{name: form})
+
+
+@require_safe
+@signed_in_required
+def users(request):
+    return render_users(request)
 
 
 @require_POST
@@ -92,8 +118,8 @@ def policy(request):
     require = form.is_valid() and form.cleaned_data["require_two_factor"]
     try:
         accounts.change_policy(request.user, {"require_two_factor": require}, origin(request))
-    except NotAccountAdmin as error:
-        raise PermissionDenied(error.message) from None
+    except (NotAccountAdmin, AdminNeedsTwoFactor) as error:
+        return refuse_policy(request, "policy_form", form, error)
     if require:
         messages.success(request, _("Everyone in this account now needs two-factor authentication."))
     else:

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from ...http import status_for
+from ...services.admission import Busy
 from ...services.errors import ServiceError, Throttled, WrongPassword
 
 
@@ -82,15 +83,29 @@ def render_throttled(request, template: str, context: dict, error: Throttled):
     return response
 
 
+def render_busy(request, template: str, context: dict, error: Busy):
+    """Render the page again when the server is too busy to check a password: 503 with Retry-After.
+
+    The form keeps what was typed but the password, as after any refusal.
+    """
+    message = _("Many people are signing in right now, so your password was not checked yet. "
+                "Please try again in %(wait)s.") % {"wait": wait_text(error.retry_after)}
+    response = render(request, template, {**context, "page_error": message}, status=503)
+    response["Retry-After"] = str(error.retry_after)
+    return response
+
+
 def refuse(request, template: str, context: dict, error: ServiceError, *, form=None, field: str | None = None):
     """Show a service's refusal on the page it came from: the pages' one answer to ServiceError.
 
-    A throttled attempt answers 429 with Retry-After; a wrong password goes to the form's password
-    field, any other error to `field` when given, else to the top of the page. The status is
-    http.status_for's.
+    A throttled attempt answers 429 with Retry-After, a full hashing gate 503 with it; a wrong
+    password goes to the form's password field, any other error to `field` when given, else to
+    the top of the page. The status is http.status_for's.
     """
     if isinstance(error, Throttled):
         return render_throttled(request, template, context, error)
+    if isinstance(error, Busy):
+        return render_busy(request, template, context, error)
     if form is not None and isinstance(error, WrongPassword) and "password" in form.fields:
         form.fields["password"].required = True  # it may have been left out as fresh
         field = "password"

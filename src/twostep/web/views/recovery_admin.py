@@ -17,6 +17,7 @@ from ... import signin_state
 from ...http import origin, status_for
 from ...services import accounts, recovery_passes, signin
 from ...services.errors import (
+    AdminNeedsTwoFactor,
     InvalidInput,
     NoPendingSignIn,
     NotAccountAdmin,
@@ -26,8 +27,15 @@ from ...services.errors import (
     WrongPassword,
 )
 from ...services.signin import SECOND_FACTOR
-from ..forms import _password_field
-from .account_admin import StepUpForm, account_user_or_404, step_up_context, step_up_error
+from ..forms import CodeInput, _password_field
+from .account_admin import (
+    StepUpForm,
+    account_user_or_404,
+    refuse_policy,
+    render_users,
+    step_up_context,
+    step_up_error,
+)
 from .common import next_param, render_throttled, signed_in_required, with_next
 
 ISSUE_TEMPLATE = "twostep/recovery/issue.html"
@@ -37,8 +45,8 @@ USE_TEMPLATE = "twostep/recovery/use.html"
 
 class PassForm(forms.Form):
     code = forms.CharField(
-        label=gettext_lazy("The one-time pass from your admin"), max_length=64,
-        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters",
+        label=gettext_lazy("One-time sign-in pass from your admin"), max_length=64,
+        widget=CodeInput(attrs={"autocomplete": "off", "autocapitalize": "characters",
                                       "spellcheck": "false", "autofocus": True, "class": "code-input"}),
     )
 
@@ -53,7 +61,9 @@ class DeadlineForm(forms.Form):
         label=gettext_lazy("Require two-factor authentication from (date)"), required=False,
         help_text=gettext_lazy("Until then people without it see a reminder; from then on they must set it up. "
                                "Leave empty for no deadline."),
-        widget=forms.DateInput(attrs={"type": "date"}),
+        # ISO 8601 whatever the language: a date input shows and sends only YYYY-MM-DD.
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": gettext_lazy("Enter a date as YYYY-MM-DD, or leave it empty.")},
     )
     require_second_admin = forms.BooleanField(
         label=gettext_lazy("A second admin must approve switching two-factor authentication off or a one-time sign-in pass"), required=False,
@@ -88,20 +98,6 @@ def use_pass(request):
     return redirect("web:recover")
 
 
-@require_http_methods(["GET", "HEAD"])
-@signed_in_required
-def issue_pass_lookup(request):
-    """Find a user of the admin's account by login and go to their pass page."""
-    if not request.user.is_account_admin:
-        raise PermissionDenied()
-    login = (request.GET.get("login") or "").strip()[:150]
-    user = request.user.account.users.filter(login__iexact=login).first() if login else None
-    if user is None:
-        messages.error(request, _("No user with that login in your account."))
-        return redirect("web:users")
-    return redirect("web:admin_recovery_pass", user_id=user.pk)
-
-
 @sensitive_post_parameters("password", "code")
 @require_http_methods(["GET", "HEAD", "POST"])
 @signed_in_required
@@ -134,7 +130,7 @@ def issue_pass(request, user_id: int):
         return render(request, ISSUE_TEMPLATE, context, status=status_for(error))
     signin_state.stepped_up(request, form.cleaned_data.get("code"))
     if issued.pending:
-        messages.info(request, _("The pass for %(login)s waits for another admin's approval.")
+        messages.info(request, _("The one-time sign-in pass for %(login)s waits for another admin's approval.")
                       % {"login": target.login})
         return redirect("web:users")
     return render(request, SHOWN_TEMPLATE, {"target": target, "code": issued.code,
@@ -187,17 +183,15 @@ def cancel(request, request_id: int):
 def deadline_policy(request):
     form = DeadlineForm(request.POST)
     if not form.is_valid():
-        messages.error(request, _("Enter a date as YYYY-MM-DD, or leave it empty."))
-        return redirect("web:users")
+        if not request.user.is_account_admin:
+            raise PermissionDenied(NotAccountAdmin.default_message)
+        return render_users(request, status=400, deadline_form=form)
     try:
         accounts.change_policy(request.user, {
             "require_two_factor_from": form.cleaned_data["require_two_factor_from"],
             "require_second_admin": form.cleaned_data["require_second_admin"],
         }, origin(request))
-    except NotAccountAdmin as error:
-        raise PermissionDenied(error.message) from None
-    except InvalidInput as error:
-        messages.error(request, str(error.message))
-        return redirect("web:users")
+    except (NotAccountAdmin, InvalidInput, AdminNeedsTwoFactor) as error:
+        return refuse_policy(request, "deadline_form", form, error)
     messages.success(request, _("The policy was saved."))
     return redirect("web:users")

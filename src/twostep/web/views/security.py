@@ -12,11 +12,11 @@ from django.views.decorators.http import require_POST, require_safe
 from ... import signin_state
 from ...core.backup_codes import COUNT
 from ...http import origin, status_for
-from ...services import activity, authenticators
+from ...services import activity, authenticators, recovery
 from ...services.errors import InvalidCode, ServiceError, Throttled, TwoFactorRequired, WrongPassword
 from ...services.factors import backup_codes, enabled
 from ..forms import AddAppForm, DisableForm, PasswordForm, RenameForm
-from .codes import render_codes
+from .codes import render_codes, unsaved_codes
 from .common import signed_in_required, throttled_message
 
 TEMPLATE = "twostep/security/overview.html"
@@ -45,6 +45,8 @@ def render_overview(request, *, forms=None, page_error=None, status=200, retry_a
     events, _more = activity.own_events(user, limit=RECENT_EVENTS)
     context = {
         "two_factor_on": two_factor_on,
+        # Switched off by an admin (or the operator) since last set up: say so, and lead back.
+        "switched_off": None if two_factor_on else recovery.switched_off_for_user(user),
         "authenticators": _authenticator_rows(user, forms or {}, not signin_state.password_is_fresh(request)),
         "required": authenticators.is_required(user),
         "required_message": TwoFactorRequired.default_message,
@@ -52,6 +54,9 @@ def render_overview(request, *, forms=None, page_error=None, status=200, retry_a
         "codes_total": COUNT,
         "codes_low": two_factor_on and backup_codes.is_low(left),
         "codes_made_at": code_set.generated_at if code_set else None,
+        # A set nobody confirmed saving: the page asks until it is confirmed or replaced.
+        "codes_unsaved": two_factor_on and backup_codes.is_saved(code_set) is False,
+        "codes_shown_again": two_factor_on and unsaved_codes(request) is not None,
         "events": events,
         "page_error": page_error,
         "retry_after": retry_after,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -15,11 +14,9 @@ from ... import signin_state
 from ...http import origin
 from ...services import accounts, sessions, trusted_browsers
 from ...services.errors import InvalidInput, NotAccountAdmin, NotFound
+from ..forms import RememberPolicyForm
+from .account_admin import refuse_policy, render_users
 from .common import signed_in_required
-
-
-class RememberPolicyForm(forms.Form):
-    remember_browser_days = forms.IntegerField(min_value=0, max_value=trusted_browsers.MAX_DAYS)
 
 
 @require_POST
@@ -73,16 +70,12 @@ def remember_policy(request):
     if not form.is_valid():
         if not request.user.is_account_admin:
             raise PermissionDenied(NotAccountAdmin.default_message)
-        messages.error(request, _("Remembering a browser lasts 1 to 90 days, or 0 to switch it off."))
-        return redirect("web:users")
+        return render_users(request, status=400, remember_form=form)
     days = form.cleaned_data["remember_browser_days"]
     try:
         accounts.change_policy(request.user, {"remember_browser_days": days}, origin(request))
-    except NotAccountAdmin as error:
-        raise PermissionDenied(error.message) from None
-    except InvalidInput as error:
-        messages.error(request, error.message)
-        return redirect("web:users")
+    except (NotAccountAdmin, InvalidInput) as error:
+        return refuse_policy(request, "remember_form", form, error)
     if days:
         messages.success(request, ngettext("Browsers can now be remembered for %(count)d day.",
                                            "Browsers can now be remembered for %(count)d days.", days)

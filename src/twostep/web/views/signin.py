@@ -63,6 +63,7 @@ def login(request):
         outcome = signin.password(
             signin_state.of(request), form.cleaned_data["login"], form.cleaned_data["password"],
             origin(request), remembered_token=signin_state.remembered_token(request),
+            device_cookie=signin_state.device_cookie(request),
         )
     except ServiceError as error:
         return refuse(request, "twostep/signin/login.html", context, error)

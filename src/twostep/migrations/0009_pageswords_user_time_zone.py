@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("twostep", "0007_passkeys"),
+        ("twostep", "0008_pages_codes_saved_sets"),
     ]
 
     operations = [
