@@ -76,6 +76,7 @@ MIDDLEWARE = [
     # language; the policy's forced 2FA setup.
     "twostep.web.middleware.SessionLimitsMiddleware",
     "twostep.web.middleware.UserLanguageMiddleware",
+    "twostep.web.time_zone.TimeZoneMiddleware",  # the saved or detected zone for times
     "twostep.web.middleware.SetupRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

@@ -56,6 +56,8 @@ class User(AbstractBaseUser):
     # Server-wide superuser for the Django admin (reached only through our sign-in).
     is_staff = models.BooleanField(default=False)
     language = models.CharField(max_length=8, blank=True, default="")
+    # The IANA time zone pages show times in (e.g. "Europe/Moscow"); empty: the browser's, else UTC.
+    time_zone = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     # Changing the stamp ends every session of the user (it is part of the session hash).
     security_stamp = models.CharField(max_length=32, default=_new_stamp)

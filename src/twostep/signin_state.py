@@ -238,3 +238,30 @@ def end_if_expired(request) -> None:
     elif SEEN_AT not in request.session or now - seen >= sessions.TOUCH_SECONDS:
         request.session[SEEN_AT] = now
         sessions.touch(request.session.session_key)
+
+
+LOGIN_HINT = "twostep_login_hint"
+
+
+def held_login(request) -> str:
+    """Return the login of the half-done sign-in this session holds (expired or not), else ""."""
+    uid = (of(request).held() or {}).get("uid")
+    if not isinstance(uid, int):
+        return ""
+    return User.objects.filter(pk=uid, is_active=True).values_list("login", flat=True).first() or ""
+
+
+def keep_login_hint(request, login: str) -> None:
+    """Keep the login of an expired half sign-in for the sign-in page to fill in once."""
+    if login:
+        request.session[LOGIN_HINT] = login
+
+
+def take_login_hint(request) -> str:
+    hint = request.session.pop(LOGIN_HINT, "")
+    return hint if isinstance(hint, str) else ""
+
+
+def confirm_password(request, password: str) -> None:
+    """Prove the password once for the changes that follow (see signin.confirm_password)."""
+    signin.confirm_password(of(request), password, origin(request))

@@ -134,7 +134,16 @@ def sign_out(page, lang: str) -> None:
 
 
 def give_password_if_asked(page, lang: str, scope=None) -> bool:
-    """Type the password where a change asks for it again; tell whether it was asked."""
+    """Type the password where a change asks for it again; tell whether it was asked.
+
+    Minutes after signing in, the security page asks once ("Confirm it is you") before its
+    changes; other pages ask in the form itself.
+    """
+    confirm = page.get_by_role("form", name=say(lang, "Confirm it is you"))
+    if confirm.count():
+        confirm.get_by_label(say(lang, "Your password"), exact=True).fill(PASSWORD)
+        submit(page, confirm.get_by_role("button", name=exactly(lang, "Confirm")))
+        return True
     field_ = (scope or page).get_by_label(say(lang, "Your password"), exact=True)
     if field_.count() and field_.is_visible():
         field_.fill(PASSWORD)
@@ -165,9 +174,8 @@ class Enrolled:
 
 def switch_on(page, lang: str) -> None:
     """From the Account security page: switch 2FA on (the password if asked) to reach the QR code."""
-    section = two_factor_section(page, lang)
-    give_password_if_asked(page, lang, section)
-    section.get_by_role("button", name=exactly(lang, "Switch on")).click()
+    give_password_if_asked(page, lang, two_factor_section(page, lang))
+    two_factor_section(page, lang).get_by_role("button", name=exactly(lang, "Switch on")).click()
     page.get_by_role("heading", level=1, name=say(lang, "Set up your authenticator app")).wait_for()
 
 

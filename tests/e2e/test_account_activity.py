@@ -61,7 +61,8 @@ def test_scenario_security_activity(page, service, lang, person, tmp_path):
     download = waiting.value
     assert download.suggested_filename.endswith(".csv")
     table = list(csv.reader(io.StringIO(open(download.path(), encoding="utf-8-sig").read())))  # noqa: SIM115
-    assert table[0] == ["time", "type", "description", "user", "actor", "ip", "user agent"]
+    assert table[0] == [say(lang, column) for column in (
+        "time (UTC)", "event type", "description", "user", "done by", "IP address", "browser", "user agent")]
     assert len(table) - 1 == rows.count()
     assert {row[3] for row in table[1:]} == {anna.login}
     assert {row[1] for row in table[1:]} == {"sign_in"}

@@ -44,7 +44,7 @@ def test_scenario_admin_switches_off_2fa(page, service, lang, person, tmp_path):
     expect(row.get_by_role("cell").nth(3)).to_have_text("10")
     look(page, lang, "users", desktop=True)
 
-    switch_off_link = say(lang, 'Switch off 2FA<span class="visually-hidden"> for %(login)s</span>',
+    switch_off_link = say(lang, 'Switch off two-factor authentication<span class="visually-hidden"> for %(login)s</span>',
                           login=colleague.login)
     row.get_by_role("link", name=re.sub(r"<[^>]+>", "", switch_off_link)).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(

@@ -140,7 +140,7 @@ def test_scenario_two_factor_deadline(page, service, lang, person):
 
     sign_in(page, service, lang, admin)
     _open_users(page, lang)
-    page.get_by_label(say(lang, "Require two-step sign-in from (date)")).fill(deadline.isoformat())
+    page.get_by_label(say(lang, "Require two-factor authentication from (date)")).fill(deadline.isoformat())
     page.get_by_role("button", name=exactly(lang, "Save deadline and approval")).click()
     expect(page.get_by_role("status").filter(has_text=say(lang, "The policy was saved."))).to_be_visible()
     look(page, lang, "users-deadline", desktop=True)

@@ -159,7 +159,7 @@ def test_account_events_filtered_by_another_accounts_login_match_nothing(admin, 
     event(Type.SIGN_IN, outsider)
     filters = activity.make_filters(login="outsider")
     assert activity.account_events(admin, filters)[0] == []
-    assert read_csv(activity.export_csv(admin, filters)) == [list(activity.CSV_COLUMNS)]
+    assert read_csv(activity.export_csv(admin, filters)) == [activity.csv_header()]
 
 
 def test_account_events_filter_by_login_ignoring_case(admin, member):
@@ -229,10 +229,11 @@ def test_export_csv_columns_and_values(admin, member):
     used = event(Type.BACKUP_CODE_USED, member, remaining=2)
     rows = read_csv(activity.export_csv(admin, activity.make_filters(login="member",
                                                                      type="backup_code_used")))
-    assert rows[0] == ["time", "type", "description", "user", "actor", "ip", "user agent"]
+    assert rows[0] == ["time (UTC)", "event type", "description", "user", "done by", "IP address", "browser",
+                       "user agent"]
     assert rows[1:] == [[used.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "backup_code_used",
                          "Backup code used to sign in; 2 codes left", "member", "member",
-                         "192.0.2.10", "pytest"]]
+                         "192.0.2.10", "Unknown browser", "pytest"]]
 
 
 def test_export_csv_defuses_formula_cells(admin, member):
@@ -242,7 +243,7 @@ def test_export_csv_defuses_formula_cells(admin, member):
     audit.record(Type.SIGN_IN, user=member, origin=Origin(user_agent="+1"), method="totp")
     audit.record(Type.SIGN_IN, user=member, origin=Origin(user_agent="-2"), method="totp")
     audit.record(Type.SIGN_IN, user=member, origin=Origin(user_agent="@SUM(A1)"), method="totp")
-    agents = [row[6] for row in read_csv(activity.export_csv(admin))[1:]]
+    agents = [row[7] for row in read_csv(activity.export_csv(admin))[1:]]
     assert {"'@SUM(A1)", "'-2", "'+1", "'=HYPERLINK(\"http://evil.example\")"} <= set(agents)
     assert activity.safe_cell("plain") == "plain" and activity.safe_cell(None) == ""
 
@@ -253,3 +254,20 @@ def test_export_csv_reads_every_chunk(admin, member, monkeypatch):
         event(Type.SIGN_IN, member)
     rows = read_csv(activity.export_csv(admin, activity.make_filters(type="sign_in")))
     assert len(rows) == 11
+
+
+def test_describe_names_who_else_did_it_once(admin, member):
+    made = audit.record(Type.USER_CREATED, user=member, actor=admin, origin=ORIGIN)
+    own = audit.record(Type.SIGN_IN, user=member, actor=member, origin=ORIGIN, method="totp")
+    disabled = audit.record(Type.ADMIN_DISABLED_TWO_FACTOR, user=member, actor=admin, origin=ORIGIN, reason="x")
+    assert activity.describe(made) == "User created by admin"
+    assert "by" not in activity.describe(own)
+    assert activity.describe(disabled).count("admin") == 2  # "…by the account admin admin": one "by"
+    assert activity.describe(disabled).count(" by ") == 1
+
+
+def test_describe_names_the_kind_only_when_the_name_does_not_say_it(member):
+    default = event(Type.TWO_FACTOR_ENABLED, member, authenticator="Authenticator app", kind="totp")
+    named = event(Type.AUTHENTICATOR_ADDED, member, authenticator="Pixel 8", kind="totp")
+    assert activity.describe(default) == "Two-factor authentication switched on: “Authenticator app”"
+    assert activity.describe(named) == "Authenticator added: “Pixel 8” (authenticator app)"

@@ -163,9 +163,10 @@ def test_account_csv_is_streamed_with_columns_and_defused_cells(client, admin, m
     assert response["Content-Type"].startswith("text/csv")
     assert response["Content-Disposition"].startswith('attachment; filename="security-activity-')
     rows = csv_rows(response)
-    assert rows[0] == ["time", "type", "description", "user", "actor", "ip", "user agent"]
+    assert rows[0] == ["time (UTC)", "event type", "description", "user", "done by", "IP address", "browser",
+                       "user agent"]
     assert len(rows) == 2
-    at, kind, description, user, actor, ip, agent = rows[1]
+    at, kind, description, user, actor, ip, _browser, agent = rows[1]
     assert at.endswith("Z") and "T" in at
     assert (kind, user, actor, ip) == ("admin_disabled_two_factor", "member", "admin", "192.0.2.3")
     assert "reason: -lost phone" in description
@@ -179,3 +180,40 @@ def test_account_csv_never_holds_another_account(client, admin, outsider):
         rows = csv_rows(client.get("/account/activity.csv", params))
         assert all(row[3] != "outsider" for row in rows[1:])
     assert SecurityEvent.objects.filter(user=outsider).exists()
+
+
+def test_account_csv_header_is_in_the_readers_language(client, admin, member):
+    audit.record(Type.SIGN_IN, user=member, actor=member, origin=Origin.command_line(), method="password")
+    admin.language = "ru"
+    admin.save(update_fields=["language"])
+    force_login(client, admin)
+    rows = csv_rows(client.get("/account/activity.csv"))
+    assert rows[0] == ["время (UTC)", "тип события", "описание", "пользователь", "кто сделал", "IP-адрес",
+                       "браузер", "user agent (строка браузера)"]
+    assert rows[1][1] == "sign_in"  # the cells a program reads stay as stored
+    assert rows[1][6:] == ["командная строка twostep", "twostep command line"]
+
+
+def test_activity_pages_name_the_browser_not_the_raw_header(client, admin, member):
+    agent = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+             "Chrome/126.0.0.0 Mobile Safari/537.36")
+    audit.record(Type.SIGN_IN, user=member, actor=member, origin=Origin(ip="192.0.2.1", user_agent=agent),
+                 method="totp")
+    force_login(client, member)
+    own = client.get("/security/activity").content.decode()
+    force_login(client, admin)
+    log = client.get("/account/activity").content.decode()
+    for page in (own, log):
+        assert "Chrome on Android" in page
+        assert ">" + agent not in page  # the raw header only in the title, never as the text
+
+
+def test_an_event_reads_the_same_on_the_users_page_and_the_admins_log(client, admin, member):
+    audit.record(Type.ADMIN_DISABLED_TWO_FACTOR, user=member, actor=admin, origin=ORIGIN, reason="lost phone")
+    words = "Two-factor authentication switched off by the account admin admin — reason: lost phone"
+    force_login(client, member)
+    own = client.get("/security/activity").content.decode()
+    force_login(client, admin)
+    log = client.get("/account/activity").content.decode()
+    assert words in own and f"member: {words}</span>" in log
+    assert "· by admin" not in log  # no second "by …" beside the description

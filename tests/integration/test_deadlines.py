@@ -149,7 +149,7 @@ def test_banner_shows_before_the_deadline_for_users_without_two_factor(client, m
     set_deadline(account, 5)
     client.post("/login", {"login": "member", "password": PASSWORD})
     page = client.get("/security").content.decode()
-    assert 'id="deadline-banner"' in page and "requires two-step sign-in from" in page
+    assert 'id="deadline-banner"' in page and "requires two-factor authentication from" in page
 
 
 def test_banner_hidden_for_enrolled_users(enrolled, account, clock):
@@ -177,7 +177,7 @@ def test_reminders_go_out_seven_days_and_one_day_before(member, enroll, make_use
     sent = deadlines.send_due_reminders(at(deadline - timedelta(days=7)))
     assert sent == 2  # admin and member; "done" has 2FA
     assert sorted(m.to[0] for m in mailoutbox) == ["admin@acme.example", "member@acme.example"]
-    assert "Set up two-step sign-in" in mailoutbox[0].subject
+    assert "Set up two-factor authentication" in mailoutbox[0].subject
     assert deadlines.send_due_reminders(at(deadline - timedelta(days=3))) == 0
     assert deadlines.send_due_reminders(at(deadline - timedelta(days=1))) == 2
     assert deadlines.send_due_reminders(at(deadline)) == 0
@@ -233,7 +233,7 @@ def test_api_users_not_enrolled(api, admin, enrolled):
 def test_users_page_shows_count_and_filter(client, admin, enrolled):
     client.post("/login", {"login": "admin", "password": PASSWORD})
     page = client.get("/account/users").content.decode()
-    assert "1 of 2 have two-step sign-in" in page
+    assert "1 of 2 have two-factor authentication" in page
     filtered = client.get("/account/users", {"enrolled": "false"}).content.decode()
     assert ">admin<" in filtered and ">member<" not in filtered
 

@@ -225,7 +225,8 @@ def test_forced_setup_leads_back_to_the_application_with_two_factors(client, mem
     assert client.get(next_url)["Location"] == "/security/setup"
     client.post("/security/setup", {})
     secret = authenticators.pending_app(member).secret
-    assert client.post("/security/setup/confirm", {"code": pyotp.TOTP(secret).at(clock())}).status_code == 200
+    confirmed = client.post("/security/setup/confirm", {"code": pyotp.TOTP(secret).at(clock())})
+    assert confirmed["Location"] == "/security/backup-codes/new"  # the new codes first, then the way back
     page = client.get("/security").content.decode()
     assert "Continue signing in to Payroll" in page
     query = follow_to_code(client, next_url)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -61,7 +63,12 @@ def test_sign_in_after_many_wrong_passwords_is_throttled(client, member, clock):
     response = sign_in_password(client, "member", PASSWORD)
     assert response.status_code == 429
     assert int(response["Retry-After"]) > 0
-    assert "You can try again in" in response.content.decode()
+    page = response.content.decode()
+    # One sentence with the wait, not "wait and try again" and then "try again in"; the number
+    # for the page's script, which holds the button back until then.
+    assert page.count("Too many failed attempts.") == 1 and "Try again in" in page
+    assert "Please wait and try again" not in page
+    assert f'data-retry-after="{response["Retry-After"]}"' in page
     assert not is_signed_in(client)
 
 
@@ -149,8 +156,20 @@ def test_second_step_after_pending_expired_goes_back_to_login(client, enrolled):
     session.save()
     response = client.post("/login/code", {"code": enrolled.code()}, follow=True)
     assert response.redirect_chain[-1][0].startswith("/login")
-    assert "The sign-in has expired or was not started." in response.content.decode()
+    page = response.content.decode()
+    assert "The sign-in took too long and was stopped to keep your account safe." in page
+    # The login typed before is kept; the password is asked again, with the cursor in it.
+    assert 'name="login" value="member"' in page
+    assert re.search(r'<input type="password" name="password"[^>]* autofocus[ >]', page)
+    assert not re.search(r'<input type="text" name="login"[^>]* autofocus[ >]', page)
     assert not is_signed_in(client)
+    # Filled in once: the next visit to the sign-in page starts empty.
+    assert 'value="member"' not in client.get("/login").content.decode()
+
+
+def test_sign_in_page_without_a_sign_in_started_says_so_plainly(client, db):
+    response = client.get("/login/code", follow=True)
+    assert "The sign-in has expired or was not started." in response.content.decode()
 
 
 def test_second_step_without_password_goes_back_to_login(client, db):

@@ -17,6 +17,7 @@ from django.utils.translation import ngettext
 
 from ..models import SecurityEvent, User
 from .errors import InvalidInput, NotAccountAdmin
+from .user_agents import browser_name
 
 Type = SecurityEvent.Type
 
@@ -121,7 +122,7 @@ def _policy_part(field: str, value) -> str | None:
                             "Browsers may be remembered for %(count)d days", value) % {"count": value}
         return _("Browsers are no longer remembered")
     if field == "require_second_admin" and isinstance(value, bool):
-        return (_("A second admin must now approve switching two-factor authentication off or a sign-in pass")
+        return (_("A second admin must now approve switching two-factor authentication off or a one-time sign-in pass")
                 if value else _("A second admin's approval is no longer needed"))
     if field == "allow_passkeys" and isinstance(value, bool):
         return (_("Signing in with a passkey alone is now allowed") if value
@@ -149,7 +150,7 @@ def _named(detail: dict, label: str) -> str:
     if not isinstance(name, str) or not name:
         return label
     kind = _kind_name(detail.get("kind"))
-    if kind:
+    if kind and kind.casefold() != name.casefold():  # not "“Authenticator app” (authenticator app)"
         return _("%(what)s: “%(name)s” (%(kind)s)") % {"what": label, "name": name, "kind": kind}
     return _("%(what)s: “%(name)s”") % {"what": label, "name": name}
 
@@ -338,11 +339,14 @@ def describe(event: SecurityEvent) -> str:
         kind = Type(event.type)
     except ValueError:  # a type from a newer version: show it as stored
         return event.type
-    if kind in _BY_DETAIL:
-        return _BY_DETAIL[kind](detail)
     if kind in _BY_OTHERS:
         return _by_whom(event, kind, detail)
-    return str(kind.label)
+    text = _BY_DETAIL[kind](detail) if kind in _BY_DETAIL else str(kind.label)
+    if event.actor_id and event.actor_id != event.user_id and event.actor_label:
+        # Done to the user by someone else (an admin made the user, changed a policy): said here,
+        # once, so no page adds its own "by …" beside the description.
+        text += " " + _("by %(actor)s") % {"actor": event.actor_label}
+    return text
 
 
 # Reading -------------------------------------------------------------------------------------
@@ -433,7 +437,16 @@ def account_events(admin: User, filters: Filters = Filters(), *, before: int | N
 
 # CSV export ----------------------------------------------------------------------------------
 
-CSV_COLUMNS = ("time", "type", "description", "user", "actor", "ip", "user agent")
+def csv_header() -> list[str]:
+    """The CSV's column names in the active language (the cells stay as stored: ISO time, type)."""
+    return [_("time (UTC)"), _("event type"), _("description"), _("user"), _("done by"),
+            _("IP address"), _("browser"), _("user agent")]
+
+
+def _actor(event: SecurityEvent) -> str:
+    if not event.actor_id and event.actor_label == "operator":
+        return _("server operator")
+    return event.actor_label
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection, OWASP).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -464,7 +477,7 @@ def export_csv(admin: User, filters: Filters = Filters()) -> Iterator[str]:
     writer = csv.writer(_Line())
 
     def lines():
-        yield writer.writerow(CSV_COLUMNS)
+        yield writer.writerow(csv_header())
         before = None
         while True:
             page, before = _page(rows, before, EXPORT_CHUNK)
@@ -472,7 +485,7 @@ def export_csv(admin: User, filters: Filters = Filters()) -> Iterator[str]:
                 yield writer.writerow([safe_cell(v) for v in (
                     iso_utc(event.at), event.type, describe(event),
                     event.user.login if event.user is not None else "",
-                    event.actor_label, event.ip or "", event.user_agent,
+                    _actor(event), event.ip or "", browser_name(event.user_agent), event.user_agent,
                 )])
             if before is None:
                 return

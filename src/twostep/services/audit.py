@@ -10,6 +10,7 @@ from django.conf import settings
 from .. import metrics
 from ..core import clock
 from ..models import SecurityEvent
+from .user_agents import COMMAND_LINE
 
 log = logging.getLogger("twostep.audit")
 Type = SecurityEvent.Type
@@ -25,7 +26,7 @@ class Origin:
 
     @classmethod
     def command_line(cls) -> Origin:
-        return cls(ip=None, user_agent="twostep command line", actor_label="operator")
+        return cls(ip=None, user_agent=COMMAND_LINE, actor_label="operator")
 
 
 def record(type: str, *, user=None, actor=None, origin: Origin | None = None, account=None,

@@ -200,14 +200,14 @@ def rename(user: User, authenticator_id, name, origin: Origin) -> Authenticator:
     return row
 
 
-def remove(user: User, authenticator_id, password: str | None, origin: Origin) -> bool:
+def remove(user: User, authenticator_id, password: str | None, origin: Origin, *, fresh: bool = False) -> bool:
     """Remove one authenticator (password again); the last one switches 2FA off.
 
     Returns whether two-factor authentication is still on. Removing the last one is refused
     where the account requires 2FA.
     """
     row = _own(user, authenticator_id)
-    confirm_password(user, password, origin)
+    confirm_password(user, password, origin, fresh=fresh)
     with transaction.atomic():
         locked = User.objects.select_for_update().select_related("account").get(pk=user.pk)
         row = _own(locked, authenticator_id)
@@ -241,15 +241,15 @@ def remove_second_factor(user: User) -> None:
     oidc.revoke_user_tokens(user, reason="two_factor_disabled")  # what applications were told is void
 
 
-def disable(user: User, password: str | None, code: str, origin: Origin) -> None:
-    """Switch 2FA off with the password and a current code (app or backup), unless required."""
+def disable(user: User, password: str | None, code: str, origin: Origin, *, fresh: bool = False) -> None:
+    """Switch 2FA off with the password (unless `fresh`) and a current code, unless required."""
     from . import signin
 
     if not enabled(user):
         raise TwoFactorDisabled()
     if is_required(user):
         raise TwoFactorRequired()
-    confirm_password(user, password, origin)
+    confirm_password(user, password, origin, fresh=fresh)
     try:
         signin.check_code(user.pk, code, origin, purpose="disable")
     except InvalidCode as wrong:  # a wrong code here is bad input for the change, not a failed sign-in

@@ -42,7 +42,7 @@ SUBJECTS = {
     # single-use link the person asked for.
     "password_reset": _("Reset your password"),
     "password_changed": _("Your password was changed"),
-    "two_factor_deadline_reminder": _("Set up two-step sign-in before the deadline"),
+    "two_factor_deadline_reminder": _("Set up two-factor authentication before the deadline"),
     "recovery_pass_issued": _("Your admin issued a one-time sign-in pass"),
     "recovery_pass_used": _("A one-time sign-in pass was used"),
 }

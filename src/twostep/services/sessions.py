@@ -8,7 +8,6 @@ read, so a dead session is never shown as active.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import import_module
@@ -24,6 +23,7 @@ from ..models import User, UserSession
 from . import audit, oidc
 from .audit import Origin, Type
 from .errors import NotFound
+from .user_agents import browser_name  # noqa: F401 — the pages and the API name browsers through here too
 
 # last_seen_at is written at most this often per session (the middleware keeps the exact time).
 TOUCH_SECONDS = 60
@@ -150,38 +150,3 @@ def end_other_sessions(user: User, origin: Origin, current_key: str | None) -> i
         oidc.revoke_user_tokens(user, origin, reason="signed_out_everywhere")
         audit.record(Type.OTHER_SESSIONS_ENDED, user=user, actor=user, origin=origin, count=len(keys))
     return len(keys)
-
-
-# Browser names ---------------------------------------------------------------------------
-
-# Order matters: Edge and Opera say "Chrome" too, Chrome says "Safari", iOS browsers say "Mac OS X".
-_BROWSERS = (
-    (r"Edg(e|A|iOS)?/", "Edge"),
-    (r"OPR/|Opera", "Opera"),
-    (r"SamsungBrowser/", "Samsung Internet"),
-    (r"YaBrowser/", "Yandex Browser"),
-    (r"Firefox/|FxiOS/", "Firefox"),
-    (r"Chrome/|CriOS/|Chromium/", "Chrome"),
-    (r"Safari/", "Safari"),
-    (r"^curl/", "curl"),
-)
-_SYSTEMS = (
-    (r"Android", "Android"),
-    (r"iPhone|iPad|iPod", "iOS"),
-    (r"CrOS", "ChromeOS"),
-    (r"Windows", "Windows"),
-    (r"Mac OS X|Macintosh", "macOS"),
-    (r"Linux|X11", "Linux"),
-)
-
-
-def browser_name(user_agent: str) -> str:
-    """Name a browser for a person, e.g. "Chrome on Android", from its User-Agent header."""
-    agent = user_agent or ""
-    browser = next((name for pattern, name in _BROWSERS if re.search(pattern, agent)), None)
-    system = next((name for pattern, name in _SYSTEMS if re.search(pattern, agent)), None)
-    if browser and system:
-        return _("%(browser)s on %(system)s") % {"browser": browser, "system": system}
-    if browser or system:
-        return browser or _("A browser on %(system)s") % {"system": system}
-    return _("Unknown browser")

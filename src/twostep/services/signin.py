@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from ..core import backup_codes as codes_core
 from ..core import clock
 from ..models import User
-from . import accounts, admission, attempts, audit, devices, throttling, trusted_browsers
+from . import accounts, admission, attempts, audit, devices, reauth, throttling, trusted_browsers
 from .audit import Origin, Type
 from .errors import InvalidCode, InvalidCredentials, NoPendingSignIn, PasskeysNotAllowed, ServiceError
 from .factors import Verified, confirmed_kinds, enabled, methods, slice_for
@@ -129,10 +129,31 @@ def proved(session: Session) -> dict:
     return session.proof()
 
 
+# A password confirmed on purpose ("confirm it is you" on the security page) counts at least this
+# long, so the change it was asked for goes through even where every change asks again.
+CONFIRMED_SECONDS = 5 * 60
+
+
 def password_is_fresh(session: Session) -> bool:
     """Tell whether this session proved the password within the last few minutes."""
-    at = session.proof().get("password_at") or (session.held() or {}).get("at", 0)
-    return clock.now() - at < settings.TWOSTEP_REAUTH_MINUTES * 60
+    proof = session.proof()
+    at = proof.get("password_at") or (session.held() or {}).get("at", 0)
+    window = settings.TWOSTEP_REAUTH_MINUTES * 60
+    confirmed = proof.get("password_confirmed_at") or 0
+    return clock.now() - at < window or clock.now() - confirmed < max(window, CONFIRMED_SECONDS)
+
+
+def confirm_password(session: Session, password: str, origin: Origin) -> None:
+    """Prove the signed-in person's password once, so the changes after it do not ask again.
+
+    Raises WrongPassword (throttled like the sign-in form) unless it is the user's password.
+    """
+    user = session.signed_in_user()
+    if user is None:
+        raise NoPendingSignIn()
+    reauth.confirm_password(user, password, origin)
+    now = clock.now()
+    session.update_proof(password_at=now, password_confirmed_at=now)
 
 
 def second_factor_is_fresh(session: Session) -> bool:

@@ -2,7 +2,7 @@
 
 from django import template
 
-from ..services import activity
+from ..services import activity, user_agents
 
 register = template.Library()
 
@@ -11,3 +11,9 @@ register = template.Library()
 def describe(event) -> str:
     """Say what a security event was, as the activity pages and both APIs say it."""
     return activity.describe(event)
+
+
+@register.filter
+def browser(user_agent) -> str:
+    """Name the browser of a User-Agent header as a person would: "Chrome on Android"."""
+    return user_agents.browser_name(user_agent)

@@ -104,6 +104,10 @@ class DisableForm(forms.Form):
                                       "spellcheck": "false", "class": "code-input"}),
     )
 
+    def __init__(self, *args, require_password=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["password"].required = require_password  # left out once confirmed on the page
+
 
 class SearchForm(forms.Form):
     q = forms.CharField(label=_("Search by login or e-mail"), max_length=150, required=False,

@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from .views import account_admin, authenticators, codes, misc, security, setup, signin
+from .views import account_admin, authenticators, codes, misc, reauth, security, setup, signin, time_zone
 
 app_name = "web"
 
@@ -12,6 +12,8 @@ urlpatterns = [
     path("readyz", misc.readyz, name="readyz"),
     path("metrics", misc.prometheus_metrics, name="metrics"),
     path("language", misc.set_language, name="language"),
+    path("time-zone", time_zone.time_zone, name="time_zone"),
+    path("security/confirm-password", reauth.confirm_password, name="confirm_password"),
     # Sign-in
     path("login", signin.login, name="login"),
     path("login/code", signin.app_code, name="login_code"),

@@ -25,7 +25,7 @@ class CursorForm(forms.Form):
 
 
 class FilterForm(CursorForm):
-    """The admin's filters; the dates are whole days in the server's time zone, both included."""
+    """The admin's filters; the dates are whole days in the reader's time zone, both included."""
 
     user = forms.CharField(label=_("User (login)"), max_length=150, required=False,
                            widget=forms.TextInput(attrs={"autocapitalize": "none", "spellcheck": "false"}))

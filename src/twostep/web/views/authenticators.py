@@ -37,13 +37,14 @@ def rename(request, authenticator_id: int):
 @require_POST
 @signed_in_required
 def remove(request, authenticator_id: int):
-    form = PasswordForm(request.POST, auto_id=f"remove{authenticator_id}_%s")
+    fresh = signin_state.password_is_fresh(request)
+    form = PasswordForm(request.POST, auto_id=f"remove{authenticator_id}_%s", require_password=not fresh)
     forms = {"remove_forms": {authenticator_id: form}}
     if not form.is_valid():
         return render_overview(request, forms=forms, status=400)
     try:
-        still_on = authenticators.remove(request.user, authenticator_id, form.cleaned_data["password"],
-                                         origin(request))
+        still_on = authenticators.remove(request.user, authenticator_id, form.cleaned_data["password"] or None,
+                                         origin(request), fresh=fresh)
     except ServiceError as error:
         return refuse_on_overview(request, forms, error, form=form, field=NON_FIELD_ERRORS)
     # Removing ended the user's other sessions; this one stays signed in.

@@ -70,14 +70,14 @@ def wait_text(seconds: int) -> str:
 def throttled_message(error: Throttled) -> str:
     if error.locked:
         return str(error.message)
-    return _("%(message)s You can try again in %(wait)s.") % {
-        "message": error.message, "wait": wait_text(error.retry_after),
-    }
+    # One sentence with the wait, not the error's own "wait and try again" followed by it.
+    return _("Too many failed attempts. Try again in %(wait)s.") % {"wait": wait_text(error.retry_after)}
 
 
 def render_throttled(request, template: str, context: dict, error: Throttled):
     """Render a page refusing the attempt: HTTP 429 with Retry-After."""
-    context = {**context, "page_error": throttled_message(error)}
+    # retry_after lets the page's script hold the form's button back until the wait is over.
+    context = {**context, "page_error": throttled_message(error), "retry_after": error.retry_after}
     response = render(request, template, context, status=429)
     response["Retry-After"] = str(error.retry_after)
     return response

@@ -58,7 +58,7 @@ class ApproveForm(forms.Form):
 
 class DeadlineForm(forms.Form):
     require_two_factor_from = forms.DateField(
-        label=gettext_lazy("Require two-step sign-in from (date)"), required=False,
+        label=gettext_lazy("Require two-factor authentication from (date)"), required=False,
         help_text=gettext_lazy("Until then people without it see a reminder; from then on they must set it up. "
                                "Leave empty for no deadline."),
         # ISO 8601 whatever the language: a date input shows and sends only YYYY-MM-DD.
@@ -66,7 +66,7 @@ class DeadlineForm(forms.Form):
         error_messages={"invalid": gettext_lazy("Enter a date as YYYY-MM-DD, or leave it empty.")},
     )
     require_second_admin = forms.BooleanField(
-        label=gettext_lazy("A second admin must approve switching 2FA off or a sign-in pass"), required=False,
+        label=gettext_lazy("A second admin must approve switching two-factor authentication off or a one-time sign-in pass"), required=False,
     )
 
 

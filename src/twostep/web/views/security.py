@@ -30,7 +30,10 @@ def _password_forms(request):
         "enable_form": AddAppForm(auto_id="enable_%s", require_password=need),
         "add_app_form": AddAppForm(auto_id="add_app_%s", require_password=need),
         "generate_form": PasswordForm(auto_id="generate_%s", require_password=need),
-        "disable_form": DisableForm(auto_id="disable_%s"),
+        "disable_form": DisableForm(auto_id="disable_%s", require_password=need),
+        # Stale: one "confirm it is you" form stands for every password field of the page.
+        "password_fresh": not need,
+        "confirm_form": PasswordForm(auto_id="confirm_%s"),
     }
 
 
@@ -44,7 +47,7 @@ def render_overview(request, *, forms=None, page_error=None, status=200, retry_a
         "two_factor_on": two_factor_on,
         # Switched off by an admin (or the operator) since last set up: say so, and lead back.
         "switched_off": None if two_factor_on else recovery.switched_off_for_user(user),
-        "authenticators": _authenticator_rows(user, forms or {}),
+        "authenticators": _authenticator_rows(user, forms or {}, not signin_state.password_is_fresh(request)),
         "required": authenticators.is_required(user),
         "required_message": TwoFactorRequired.default_message,
         "codes_left": left,
@@ -56,6 +59,7 @@ def render_overview(request, *, forms=None, page_error=None, status=200, retry_a
         "codes_shown_again": two_factor_on and unsaved_codes(request) is not None,
         "events": events,
         "page_error": page_error,
+        "retry_after": retry_after,
         **_password_forms(request),
         **(forms or {}),
     }
@@ -65,14 +69,14 @@ def render_overview(request, *, forms=None, page_error=None, status=200, retry_a
     return response
 
 
-def _authenticator_rows(user, forms: dict) -> list[dict]:
+def _authenticator_rows(user, forms: dict, need: bool = True) -> list[dict]:
     """Each authenticator with its kind in words and its rename and remove forms (bound if posted)."""
     renames, removals = forms.pop("rename_forms", {}), forms.pop("remove_forms", {})
     return [{
         "item": row,
         "kind": authenticators.describe(row),
         "rename_form": renames.get(row.pk) or RenameForm(auto_id=f"rename{row.pk}_%s", initial={"name": row.name}),
-        "remove_form": removals.get(row.pk) or PasswordForm(auto_id=f"remove{row.pk}_%s"),
+        "remove_form": removals.get(row.pk) or PasswordForm(auto_id=f"remove{row.pk}_%s", require_password=need),
         "open": row.pk in renames or row.pk in removals,
     } for row in authenticators.listing(user)]
 
@@ -127,13 +131,14 @@ def generate_codes(request):
 @require_POST
 @signed_in_required
 def disable(request):
-    form = DisableForm(request.POST, auto_id="disable_%s")
+    fresh = signin_state.password_is_fresh(request)
+    form = DisableForm(request.POST, auto_id="disable_%s", require_password=not fresh)
     forms = {"disable_form": form}
     if not form.is_valid():
         return render_overview(request, forms=forms, status=400)
     try:
-        authenticators.disable(request.user, form.cleaned_data["password"], form.cleaned_data["code"],
-                           origin(request))
+        authenticators.disable(request.user, form.cleaned_data["password"] or None, form.cleaned_data["code"],
+                               origin(request), fresh=fresh)
     except ServiceError as error:
         return refuse_on_overview(request, forms, error, form=form,
                                   field="code" if isinstance(error, InvalidCode) else None)

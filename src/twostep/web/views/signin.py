@@ -28,8 +28,14 @@ def signed_in(request, user, target: str):
     return response
 
 
-def _expired(request):
-    messages.info(request, NoPendingSignIn.default_message)
+def _expired(request, login: str = ""):
+    """Back to the password after the half sign-in expired, with the login typed in already."""
+    if login:
+        signin_state.keep_login_hint(request, login)
+        messages.info(request, _("The sign-in took too long and was stopped to keep your account safe. "
+                                 "Enter your password again to continue."))
+    else:
+        messages.info(request, NoPendingSignIn.default_message)
     return redirect(with_next("web:login", next_param(request)))
 
 
@@ -48,12 +54,18 @@ def login(request):
         current = signin_state.stage(request)
         if current == AUTHENTICATED and not reauth:
             return redirect(next_url(request))
-        hint = request.GET.get("login_hint", "")[:150]
+        # After an expired half sign-in the login typed comes back once, and the cursor goes to
+        # the password; an application may suggest the login (login_hint).
+        kept = signin_state.take_login_hint(request)
+        hint = kept or request.GET.get("login_hint", "")[:150]
         if reauth and request.user.is_authenticated:
             hint = request.user.login
+        form = LoginForm(initial={"login": hint} if hint else None)
+        if kept:
+            form.fields["login"].widget.attrs.pop("autofocus", None)
+            form.fields["password"].widget.attrs["autofocus"] = True
         return render(request, "twostep/signin/login.html",
-                      {**context, "form": LoginForm(initial={"login": hint} if hint else None),
-                       "show_sign_out": current != ANONYMOUS})
+                      {**context, "form": form, "show_sign_out": current != ANONYMOUS})
     form = LoginForm(request.POST)
     context["form"] = form
     if not form.is_valid():
@@ -98,26 +110,27 @@ def _second_step_page(request, user, template: str, form, *, status: int = 200, 
 def _second_step(request, method: str, form_class, template: str):
     # A right code needs neither the page's menu nor a second read of the held user: the page is
     # built only when it is shown.
+    held = signin_state.held_login(request)  # read before pending_user forgets an expired sign-in
     if request.method != "POST":
         user = signin_state.pending_user(request, SECOND_FACTOR)
         if user is None:
-            return _expired(request)
+            return _expired(request, held)
         return _second_step_page(request, user, template, form_class())
     form = form_class(request.POST)
     if not form.is_valid():
         user = signin_state.pending_user(request, SECOND_FACTOR)
         if user is None:
-            return _expired(request)
+            return _expired(request, held)
         return _second_step_page(request, user, template, form, status=400)
     try:
         outcome = signin.second_factor(signin_state.of(request), method, form.cleaned_data["code"],
                                        origin(request))
     except NoPendingSignIn:
-        return _expired(request)
+        return _expired(request, held)
     except ServiceError as error:
         user = signin_state.pending_user(request, SECOND_FACTOR)
         if user is None:
-            return _expired(request)
+            return _expired(request, held)
         return _second_step_page(request, user, template, form, error=error)
     if outcome.recovery:
         # The lost-phone path: say how many codes are left and offer a new authenticator.
