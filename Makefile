@@ -10,6 +10,9 @@ PORT ?= 8000
 AXE_VERSION := 4.14.1
 AXE_DIR := .cache/npm
 AXE_STAMP := $(AXE_DIR)/axe-core-$(AXE_VERSION).installed
+# openid-client v6 for the OpenID Connect tests from Node, at the versions of its committed lock.
+OIDC_NODE := tests/oidc/node
+OIDC_NODE_STAMP := $(OIDC_NODE)/node_modules/.installed
 
 .PHONY: install install-serve messages serve test test-sqlite test-postgres test-browser lint bench clean
 
@@ -30,13 +33,18 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-serve
 install-serve: $(VENV)/.installed-serve messages
 
 # Everything for development and the tests.
-install: install-serve $(VENV)/.installed-test $(AXE_STAMP)
+install: install-serve $(VENV)/.installed-test $(AXE_STAMP) $(OIDC_NODE_STAMP)
 
 $(AXE_STAMP):
 	@if command -v npm >/dev/null 2>&1; then \
 	  npm install --silent --no-audit --no-fund --no-save --prefix $(AXE_DIR) axe-core@$(AXE_VERSION) >/dev/null \
 	  && rm -f $(AXE_DIR)/axe-core-*.installed && touch $@; \
 	else echo "npm not found: browser accessibility checks will be left out"; fi
+
+$(OIDC_NODE_STAMP): $(OIDC_NODE)/package.json $(OIDC_NODE)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --silent --no-audit --no-fund --prefix $(OIDC_NODE) >/dev/null && touch $@; \
+	else echo "npm not found: the openid-client tests will be left out"; fi
 
 messages: $(VENV)/.installed-serve
 	$(BIN)/python -m twostep.messages
