@@ -13,8 +13,11 @@ AXE_STAMP := $(AXE_DIR)/axe-core-$(AXE_VERSION).installed
 # openid-client v6 for the OpenID Connect tests from Node, at the versions of its committed lock.
 OIDC_NODE := tests/oidc/node
 OIDC_NODE_STAMP := $(OIDC_NODE)/node_modules/.installed
+# The example application (examples/django-rp) in a venv of its own: not a dependency of twostep.
+EXAMPLE_VENV := .cache/example-venv
+EXAMPLE_STAMP := $(EXAMPLE_VENV)/.installed
 
-.PHONY: install install-serve messages serve test test-sqlite test-postgres test-browser lint bench clean
+.PHONY: install install-serve example-venv messages serve test test-sqlite test-postgres test-browser lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +36,7 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-serve
 install-serve: $(VENV)/.installed-serve messages
 
 # Everything for development and the tests.
-install: install-serve $(VENV)/.installed-test $(AXE_STAMP) $(OIDC_NODE_STAMP)
+install: install-serve $(VENV)/.installed-test $(AXE_STAMP) $(OIDC_NODE_STAMP) $(EXAMPLE_STAMP)
 
 $(AXE_STAMP):
 	@if command -v npm >/dev/null 2>&1; then \
@@ -45,6 +48,14 @@ $(OIDC_NODE_STAMP): $(OIDC_NODE)/package.json $(OIDC_NODE)/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \
 	  npm ci --silent --no-audit --no-fund --prefix $(OIDC_NODE) >/dev/null && touch $@; \
 	else echo "npm not found: the openid-client tests will be left out"; fi
+
+$(EXAMPLE_STAMP): examples/django-rp/requirements.txt
+	$(PYTHON) -m venv $(EXAMPLE_VENV)
+	$(EXAMPLE_VENV)/bin/pip install --quiet -r examples/django-rp/requirements.txt
+	touch $@
+
+# The example application's own venv (make install makes it too; the browser journey runs it).
+example-venv: $(EXAMPLE_STAMP)
 
 messages: $(VENV)/.installed-serve
 	$(BIN)/python -m twostep.messages
