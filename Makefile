@@ -87,6 +87,7 @@ bench: install-serve
 	$(BIN)/python bench/http_signin.py
 	$(BIN)/python bench/reset_timing.py
 	BENCH_USERS=100000 $(BIN)/python bench/admin_paging.py
+	$(BIN)/python bench/oidc_token.py --clients 16 --confidential
 
 clean:
 	rm -rf $(VENV) .test-data
