@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "ninja",
     "django_tasks",
     "django_tasks_db",
+    "oauth2_provider",
     "twostep",
 ]
 
@@ -244,6 +245,56 @@ PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_SECONDS", 3600)
 # The public address of the service, e.g. https://sso.example.com: every absolute link (the
 # password-reset mail) is built from it, never from the request's Host header.
 TWOSTEP_PUBLIC_URL = env("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# Whether the operator named the public address (TWOSTEP_PUBLIC_URL); `twostep serve` on a
+# loopback address names its own. The OpenID Connect issuer is that address when named,
+# otherwise the origin a request reached the service by.
+TWOSTEP_PUBLIC_URL_GIVEN = bool(env("PUBLIC_URL").strip())
+
+# OpenID Connect provider (django-oauth-toolkit, docs/architecture.md "OpenID Connect").
+# Its models live in twostep (with the columns twostep needs: what a sign-in proved, per client
+# policy); its endpoints are under /oauth/ and the sign-in it sends people to is ours.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "twostep.OAuthClient"
+OAUTH2_PROVIDER_GRANT_MODEL = "twostep.OAuthGrant"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "twostep.OAuthAccessToken"
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "twostep.OAuthRefreshToken"
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "twostep.OAuthIDToken"
+# The active ID-token signing key (PEM) and older ones still published in the JWKS; when not
+# given, keys are generated into the data dir on first need (`twostep keys rotate-signing`).
+TWOSTEP_OIDC_RSA_PRIVATE_KEY = env("OIDC_RSA_PRIVATE_KEY").strip()
+TWOSTEP_OIDC_RSA_PRIVATE_KEYS_INACTIVE = [
+    "-----BEGIN" + part for part in env("OIDC_RSA_PRIVATE_KEYS_INACTIVE").split("-----BEGIN") if part.strip()
+]
+OAUTH2_PROVIDER = {
+    "OIDC_ENABLED": True,
+    "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
+    "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,
+    # Logging out of one application revokes that application's tokens only (twostep.oidc.views).
+    "OIDC_RP_INITIATED_LOGOUT_DELETE_TOKENS": False,
+    "OIDC_ISS_ENDPOINT": TWOSTEP_PUBLIC_URL if TWOSTEP_PUBLIC_URL_GIVEN else "",
+    "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "client_secret_post"],
+    "SCOPES": {
+        "openid": "OpenID Connect",
+        "profile": "profile",
+        "email": "email",
+        "offline_access": "offline_access",
+    },
+    "DEFAULT_SCOPES": ["openid"],
+    "OAUTH2_VALIDATOR_CLASS": "twostep.oidc.validator.Validator",
+    # PKCE (S256 only) is required of public clients and accepted from confidential ones
+    # (the validator decides per client).
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
+    "ALLOWED_SCHEMES": ["https", "http"],
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": env_int("OIDC_CODE_SECONDS", 60),
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("OIDC_ACCESS_TOKEN_SECONDS", 3600),
+    "ID_TOKEN_EXPIRE_SECONDS": env_int("OIDC_ID_TOKEN_SECONDS", 3600),
+    "REFRESH_TOKEN_EXPIRE_SECONDS": env_int("OIDC_REFRESH_TOKEN_SECONDS", 30 * 24 * 3600),
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "REQUEST_APPROVAL_PROMPT": "force",
+}
 
 # Prometheus metrics at /metrics (off by default). When on, TWOSTEP_METRICS_TOKEN (a bearer token)
 # or TWOSTEP_METRICS_ALLOW (client addresses or networks) limits who may read them.

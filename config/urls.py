@@ -12,5 +12,6 @@ handler500 = "twostep.web.views.errors.server_error"
 urlpatterns = [
     path("api/v1/", api.urls),
     path("django-admin/", admin.site.urls),
+    path("", include("twostep.oidc.urls")),  # OpenID Connect: /.well-known/openid-configuration, /oauth/…
     path("", include("twostep.web.urls")),
 ]

@@ -288,6 +288,102 @@ def _keys_drop_old(args) -> None:
     path = key_store.write_file_keys(settings.DATA_DIR, kind, old[:1])
     print(f"dropped {_count(len(old) - 1, 'older ' + noun)} from {path}; restart every twostep process.")
 
+def _keys_rotate_signing(args) -> None:
+    _setup()
+    from .services import signing_keys
+
+    rotation = signing_keys.rotate()
+    if args.json:
+        print(json.dumps({"rotated": rotation.rotated, "kid": rotation.kid, "published": rotation.published,
+                          "path": rotation.path or None}, indent=2))
+        return
+    if not rotation.rotated:
+        print("The ID-token signing keys come from the environment; nothing was changed. Put a new key in "
+              "TWOSTEP_OIDC_RSA_PRIVATE_KEY and the current one in TWOSTEP_OIDC_RSA_PRIVATE_KEYS_INACTIVE, "
+              "then restart every twostep process.")
+        return
+    print(f"a new ID-token signing key (kid {rotation.kid}) signs from now on; {rotation.path} holds it")
+    print(f"the JWKS publishes {_count(rotation.published, 'key')}: older ones stay until the ID tokens they "
+          "signed have expired. Every twostep process signs with the new key at once.")
+
+
+# OpenID Connect clients ----------------------------------------------------------------------
+
+def _print_client(facts, *, secret_note: bool = False) -> None:
+    rows = [("client id", facts.client_id), ("name", facts.name),
+            ("type", "public" if facts.public else "confidential"),
+            ("trusted", _yes(facts.trusted)), ("requires 2FA", _yes(facts.require_two_factor)),
+            ("redirect URIs", " ".join(facts.redirect_uris)),
+            ("post-logout URIs", " ".join(facts.post_logout_uris) or "-"),
+            ("created", _when(facts.created_at) if facts.created_at else "-")]
+    if facts.secret is not None:
+        rows.insert(1, ("client secret", facts.secret))
+    for label, value in rows:
+        print(f"{label + ':':<18} {value}")
+    if secret_note and facts.secret is not None:
+        print("keep the secret now: it is stored only as a hash and cannot be shown again")
+
+
+def _client_create(args) -> None:
+    _setup()
+    from .services import oidc_clients
+
+    facts = oidc_clients.create(args.name, args.redirect_uri, post_logout_uris=args.post_logout_uri or [],
+                                public=args.public, trusted=args.trusted, require_two_factor=args.require_2fa)
+    if args.json:
+        print(json.dumps(facts.as_json(), ensure_ascii=False, indent=2))
+        return
+    _print_client(facts, secret_note=True)
+
+
+def _client_list(args) -> None:
+    _setup()
+    from .services import oidc_clients
+
+    clients = oidc_clients.listing()
+    if args.json:
+        print(json.dumps({"clients": [c.as_json() for c in clients]}, ensure_ascii=False, indent=2))
+        return
+    if not clients:
+        print("no applications yet (`twostep client create` registers one)")
+    for facts in clients:
+        flags = ["public" if facts.public else "confidential"]
+        flags += ["trusted"] if facts.trusted else []
+        flags += ["requires 2FA"] if facts.require_two_factor else []
+        print(f"{facts.client_id}  {facts.name}  ({', '.join(flags)})  {' '.join(facts.redirect_uris)}")
+
+
+def _client_show(args) -> None:
+    _setup()
+    from .services import oidc_clients
+
+    facts = oidc_clients.show(args.client_id)
+    if args.json:
+        print(json.dumps(facts.as_json(), ensure_ascii=False, indent=2))
+        return
+    _print_client(facts)
+
+
+def _client_remove(args) -> None:
+    _setup()
+    from .services import oidc_clients
+
+    facts = oidc_clients.remove(args.client_id)
+    print(f"removed {facts.name} ({facts.client_id}); its tokens and consents are gone")
+
+
+def _client_rotate_secret(args) -> None:
+    _setup()
+    from .services import oidc_clients
+
+    facts = oidc_clients.rotate_secret(args.client_id)
+    if args.json:
+        print(json.dumps({"client_id": facts.client_id, "client_secret": facts.secret}, indent=2))
+        return
+    print(f"client secret:     {facts.secret}")
+    print(f"the old secret of {facts.name} no longer works; keep this one now: it cannot be shown again")
+
+
 def _backup(args) -> None:
     _setup()
     from django.conf import settings
@@ -367,6 +463,12 @@ def build_parser() -> argparse.ArgumentParser:
                           f"Make a new {noun} and put it first in the data dir, keeping the old ones "
                           "accepted; when the keys come from the environment, print what to set instead.")
         rotate.set_defaults(kind=kind)
+    signing = _command(keys, "rotate-signing", _keys_rotate_signing,
+                       "make a new ID-token signing key; the old one stays in the JWKS until its tokens expire",
+                       "Make a new RSA key that signs OpenID Connect ID tokens from now on. The old key stays "
+                       "published at /oauth/jwks until every ID token it signed has expired, so applications "
+                       "keep accepting them.")
+    signing.add_argument("--json", action="store_true", help="print JSON")
     drop = _command(keys, "drop-old", _keys_drop_old, "stop accepting every key but the newest of one kind",
                     "Keep only the newest key of one kind. What was made under an older key stops working: "
                     "for the secret key, sessions signed, browsers remembered and passes issued before the "
@@ -380,6 +482,34 @@ def build_parser() -> argparse.ArgumentParser:
                       "backup API, PostgreSQL with pg_dump (custom format, for pg_restore). The keys "
                       "are not in the copy: keep them with it (docs/operations.md).")
     backup.add_argument("path", metavar="PATH", help="the file to write; it must not exist")
+
+    client = _group(commands, "client", "applications that sign their users in through twostep (OpenID Connect)")
+    create = _command(client, "create", _client_create, "register an application; prints its id and secret once",
+                      "Register an application (an OpenID Connect client). Its secret is printed once and kept "
+                      "only as a hash. Redirect URIs must use https (http only for localhost or 127.0.0.1) "
+                      "and have no fragment.")
+    create.add_argument("name", metavar="NAME")
+    create.add_argument("--redirect-uri", action="append", required=True, metavar="URI",
+                        help="where sign-ins return to (repeat for more)")
+    create.add_argument("--post-logout-uri", action="append", metavar="URI",
+                        help="where a sign-out may return to (repeat for more)")
+    create.add_argument("--public", action="store_true",
+                        help="a browser or mobile app that cannot keep a secret (PKCE S256 required)")
+    create.add_argument("--trusted", action="store_true", help="skip the consent page (your own applications)")
+    create.add_argument("--require-2fa", action="store_true",
+                        help="every sign-in to it needs a second factor")
+    create.add_argument("--json", action="store_true", help="print JSON")
+    listing = _command(client, "list", _client_list, "list the applications")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    show = _command(client, "show", _client_show, "show one application")
+    show.add_argument("client_id", metavar="ID")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    remove = _command(client, "remove", _client_remove, "remove an application, its tokens and consents")
+    remove.add_argument("client_id", metavar="ID")
+    rotate = _command(client, "rotate-secret", _client_rotate_secret,
+                      "give an application a new secret (printed once); the old one stops working")
+    rotate.add_argument("client_id", metavar="ID")
+    rotate.add_argument("--json", action="store_true", help="print JSON")
 
     reminders = _group(commands, "reminders", "reminders of required-2FA deadlines")
     _command(reminders, "send", _reminders_send,

@@ -102,3 +102,132 @@ def session_auth_hash(value: str, secret: str | None = None) -> str:
 def clear_caches() -> None:
     """Forget the key objects (after settings change in tests)."""
     _fernet.cache_clear()
+
+
+# ID-token signing keys (OpenID Connect) --------------------------------------------------------
+#
+# RSA keys, RS256. Given by settings (TWOSTEP_OIDC_RSA_PRIVATE_KEY and ..._KEYS_INACTIVE), or
+# generated on first need into the data dir: `oidc_signing_keys.json` (mode 0600) holds a list,
+# newest first, each {"pem", "created_at", "retired_at"}. The first signs; a retired key stays
+# published in the JWKS until every ID token it signed has expired, then it is dropped.
+
+SIGNING_KEYS_FILE = "oidc_signing_keys.json"
+
+
+def _signing_path():
+    return settings.DATA_DIR / SIGNING_KEYS_FILE
+
+
+def signing_keys_given() -> bool:
+    """Tell whether the signing keys come from settings (the data dir is then not used)."""
+    return bool(settings.TWOSTEP_OIDC_RSA_PRIVATE_KEY)
+
+
+def new_signing_pem() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode("ascii")
+
+
+def _write_signing_file(entries: list[dict], *, exclusive: bool = False) -> None:
+    import json
+    import os
+    import secrets
+
+    path = _signing_path()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data = json.dumps(entries, indent=1)
+    if exclusive:  # the first key: of two processes making it at once, one writes, both read it
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(data)
+        return
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def signing_key_entries() -> list[dict]:
+    """Return the data dir's signing keys, newest first, making the first one when there is none."""
+    import json
+
+    from .core import clock
+
+    path = _signing_path()
+    for _attempt in range(2):
+        try:
+            entries = json.loads(path.read_text(encoding="ascii"))
+            if entries:
+                return entries
+        except FileNotFoundError:
+            try:
+                _write_signing_file([{"pem": new_signing_pem(), "created_at": clock.now(), "retired_at": None}],
+                                    exclusive=True)
+            except FileExistsError:
+                pass
+        except ValueError:  # another process is writing it this instant
+            pass
+    return json.loads(path.read_text(encoding="ascii"))
+
+
+def _published(entries: list[dict], now: float, keep_seconds: int) -> list[dict]:
+    return [entry for index, entry in enumerate(entries)
+            if index == 0 or not entry.get("retired_at") or now - entry["retired_at"] < keep_seconds]
+
+
+def signing_pems() -> tuple[str, list[str]]:
+    """Return (the active key, the older keys still published), as PEM."""
+    from oauth2_provider.settings import oauth2_settings
+
+    from .core import clock
+
+    if signing_keys_given():
+        return settings.TWOSTEP_OIDC_RSA_PRIVATE_KEY, list(settings.TWOSTEP_OIDC_RSA_PRIVATE_KEYS_INACTIVE)
+    entries = _published(signing_key_entries(), clock.now(), oauth2_settings.ID_TOKEN_EXPIRE_SECONDS)
+    return entries[0]["pem"], [entry["pem"] for entry in entries[1:]]
+
+
+def rotate_signing_key() -> tuple[str, int]:
+    """Put a new signing key first; the old ones stay published until their tokens expire.
+
+    Returns the file and how many older keys it still publishes. Keys past that time are dropped.
+    """
+    from oauth2_provider.settings import oauth2_settings
+
+    from .core import clock
+
+    now = clock.now()
+    old = signing_key_entries()
+    for entry in old:
+        entry["retired_at"] = entry.get("retired_at") or now
+    kept = _published([{"pem": "", "retired_at": None}, *old], now, oauth2_settings.ID_TOKEN_EXPIRE_SECONDS)[1:]
+    _write_signing_file([{"pem": new_signing_pem(), "created_at": now, "retired_at": None}, *kept])
+    return str(_signing_path()), len(kept)
+
+
+def signing_jwk():
+    """The active signing key as a jwcrypto JWK (what django-oauth-toolkit signs ID tokens with)."""
+    from oauth2_provider.utils import jwk_from_pem
+
+    return jwk_from_pem(signing_pems()[0])
+
+
+def published_jwks() -> list[dict]:
+    """Return the public keys for /oauth/jwks: the active one first, then the older ones still valid."""
+    import json
+
+    from oauth2_provider.utils import jwk_from_pem
+
+    active, inactive = signing_pems()
+    keys = []
+    for pem in (active, *inactive):
+        key = jwk_from_pem(pem)
+        keys.append({"alg": "RS256", "use": "sig", "kid": key.thumbprint(), **json.loads(key.export_public())})
+    return keys

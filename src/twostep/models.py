@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
+from oauth2_provider import models as oauth2
 
 from . import crypto
 
@@ -59,6 +61,8 @@ class User(AbstractBaseUser):
     security_stamp = models.CharField(max_length=32, default=_new_stamp)
     # The opaque WebAuthn user handle (base64url of 32 random bytes), made at the first key.
     webauthn_handle = models.CharField(max_length=64, blank=True, default="")
+    # The OpenID Connect `sub`: opaque, random, stable; made at the first sign-in to an application.
+    oidc_subject = models.CharField(max_length=64, blank=True, default="")
 
     # Second-factor throttle: consecutive failures of every kind of second factor together.
     second_factor_failures = models.PositiveIntegerField(default=0)
@@ -73,7 +77,11 @@ class User(AbstractBaseUser):
     REQUIRED_FIELDS = ["email"]
 
     class Meta:
-        constraints = [models.UniqueConstraint(Lower("login"), name="user_login_unique_ci")]
+        constraints = [
+            models.UniqueConstraint(Lower("login"), name="user_login_unique_ci"),
+            models.UniqueConstraint(fields=["oidc_subject"], condition=~models.Q(oidc_subject=""),
+                                    name="user_oidc_subject_unique"),
+        ]
         indexes = [models.Index(fields=["account", "login"])]
 
     def __str__(self) -> str:
@@ -302,6 +310,14 @@ class SecurityEvent(models.Model):
         RECOVERY_PASS_USED = "recovery_pass_used", _("One-time sign-in pass used")
         REMINDER_SENT = "reminder_sent", _("Reminder to set up two-factor authentication sent")
         ADMIN_ACCESS_DENIED = "admin_access_denied", _("Admin action on another user refused")
+        APP_AUTHORIZED = "app_authorized", _("Signed in to an application")
+        APP_DENIED = "app_denied", _("Access for an application refused")
+        APP_CONSENTED = "app_consented", _("Access granted to an application")
+        APP_TOKEN_ISSUED = "app_token_issued", _("Application received a token")
+        APP_TOKEN_REFRESHED = "app_token_refreshed", _("Application refreshed its token")
+        APP_REVOKED = "app_revoked", _("Application access revoked")
+        APP_CODE_REPLAYED = "app_code_replayed", _("Application sign-in code used twice")
+        APP_SIGNED_OUT = "app_signed_out", _("Signed out from an application")
 
     type = models.CharField(max_length=40, choices=Type.choices)
     at = models.DateTimeField(db_index=True)
@@ -355,3 +371,79 @@ class Mail(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["status", "created_at"])]
+
+
+# OpenID Connect provider: django-oauth-toolkit's models, swapped in (settings.OAUTH2_PROVIDER_*_MODEL)
+# with the columns twostep needs. What a sign-in proved (amr, acr, auth_time) travels from the
+# session to the code and from the code to the refresh token, so a refreshed ID token says the
+# same. Every token made from one code shares the code's `family`, so a replayed code revokes
+# them all (RFC 6749 §4.1.2).
+
+
+class OAuthClient(oauth2.AbstractApplication):
+    """An application that signs its users in through twostep (`twostep client create`)."""
+
+    # Every sign-in to it needs a second factor, as if it always asked acr_values=urn:twostep:mfa.
+    require_two_factor = models.BooleanField(default=False)
+
+    objects = oauth2.ApplicationManager()
+
+    class Meta(oauth2.AbstractApplication.Meta):
+        abstract = False
+
+    def natural_key(self):
+        return (self.client_id,)
+
+    @property
+    def jwk_key(self):
+        # RS256 with twostep's own keys (generated into the data dir, or given by settings).
+        return crypto.signing_jwk()
+
+
+class OAuthGrant(oauth2.AbstractGrant):
+    """An authorization code, kept after it is redeemed so that a second use is recognised."""
+
+    family = models.UUIDField(default=uuid.uuid4, editable=False)
+    amr = models.JSONField(default=list, blank=True)
+    acr = models.CharField(max_length=60, blank=True, default="")
+    auth_time = models.DateTimeField(null=True, blank=True)
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(oauth2.AbstractGrant.Meta):
+        abstract = False
+
+
+class OAuthAccessToken(oauth2.AbstractAccessToken):
+    family = models.UUIDField(null=True, blank=True, db_index=True)
+
+    class Meta(oauth2.AbstractAccessToken.Meta):
+        abstract = False
+
+
+class OAuthRefreshToken(oauth2.AbstractRefreshToken):
+    """A refresh token; it carries what the sign-in proved to every ID token made from it."""
+
+    amr = models.JSONField(default=list, blank=True)
+    acr = models.CharField(max_length=60, blank=True, default="")
+    auth_time = models.DateTimeField(null=True, blank=True)
+
+    class Meta(oauth2.AbstractRefreshToken.Meta):
+        abstract = False
+
+
+class OAuthIDToken(oauth2.AbstractIDToken):
+    class Meta(oauth2.AbstractIDToken.Meta):
+        abstract = False
+
+
+class OAuthConsent(models.Model):
+    """A person's yes to an application (or a trusted application's first use): "Apps with access"."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="app_consents")
+    client = models.ForeignKey(OAuthClient, on_delete=models.CASCADE, related_name="consents")
+    scope = models.TextField(blank=True, default="")
+    granted_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "client"], name="oauth_consent_once")]

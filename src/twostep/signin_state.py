@@ -18,6 +18,8 @@ from .services import sessions, signin, trusted_browsers
 HELD = "twostep_pending"
 PROOF = "twostep_proof"
 STASH = "twostep_stash"
+RETURN = "twostep_oidc_return"  # an application's sign-in to go back to after a setup
+RETURN_SECONDS = 15 * 60
 SEEN_AT = "twostep_seen_at"  # clock.now() of the last request, to the minute (idle timeout)
 STASH_SECONDS = 300  # a WebAuthn challenge is single use and expires in 5 minutes
 BACKEND = "twostep.auth_backend.LoginBackend"
@@ -96,6 +98,28 @@ def setup_user(request) -> User | None:
 
 def password_is_fresh(request) -> bool:
     return signin.password_is_fresh(of(request))
+
+
+def proved(request) -> dict:
+    """What this session proved: amr (RFC 8176), auth_time, method (signin.proved)."""
+    return signin.proved(of(request))
+
+
+def remember_return(request, url: str, app: str) -> None:
+    """Keep where an application's sign-in goes on, for a person sent to set up a second factor."""
+    request.session[RETURN] = {"url": url, "app": app, "at": clock.now()}
+
+
+def pending_return(request) -> dict | None:
+    """The application sign-in to go back to ({"url", "app"}), if one is waiting (15 minutes)."""
+    kept = request.session.get(RETURN)
+    if not isinstance(kept, dict) or clock.now() - kept.get("at", 0) > RETURN_SECONDS:
+        return None
+    return kept
+
+
+def forget_return(request) -> None:
+    request.session.pop(RETURN, None)
 
 
 def after_recovery(request) -> bool:

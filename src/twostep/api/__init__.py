@@ -139,5 +139,6 @@ api.add_router("/me", "twostep.api.authenticators.router")  # apps, security key
 api.add_router("/auth", "twostep.api.authenticators.auth_router")  # WebAuthn sign-in steps
 api.add_router("/account", account.router)
 api.add_router("/me", "twostep.api.sessions.router")  # sessions, remembered browsers
+api.add_router("/me", "twostep.api.apps.router")  # apps with access (OpenID Connect)
 api.add_router("/account", "twostep.api.activity.router")
 api.add_router("", "twostep.api.recovery.router")  # password reset/change, recovery passes

@@ -244,6 +244,28 @@ def _reminder(detail: dict) -> str:
     return str(Type.REMINDER_SENT.label)
 
 
+def _app_name(detail: dict) -> str | None:
+    name = detail.get("app")
+    return name if isinstance(name, str) and name else None
+
+
+def _app_event(kind: Type, sentence):
+    """An OpenID Connect event: a sentence naming the application, or the label without one."""
+    def describe_app(detail: dict) -> str:
+        name = _app_name(detail)
+        return sentence(detail) % {"app": name} if name else str(kind.label)
+    return describe_app
+
+
+def _app_revoked(detail: dict) -> str:
+    by = detail.get("by")
+    if by == "app":
+        return _("%(app)s gave up its access (a token was revoked)")
+    if by == "user":
+        return _("Access of %(app)s revoked")
+    return _("Access of %(app)s ended: every session of the account was signed out")
+
+
 _BY_DETAIL = {
     Type.SESSION_ENDED: _session_ended,
     Type.OTHER_SESSIONS_ENDED: _other_sessions_ended,
@@ -266,6 +288,15 @@ _BY_DETAIL = {
     Type.CLONED_KEY_SUSPECTED: _cloned_key,
     Type.AUTHENTICATOR_RENAMED: _authenticator_renamed,
     Type.TWO_FACTOR_DISABLED: _two_factor_disabled,
+    Type.APP_AUTHORIZED: _app_event(Type.APP_AUTHORIZED, lambda d: _("Signed in to %(app)s")),
+    Type.APP_DENIED: _app_event(Type.APP_DENIED, lambda d: _("Access for %(app)s refused")),
+    Type.APP_CONSENTED: _app_event(Type.APP_CONSENTED, lambda d: _("Access granted to %(app)s")),
+    Type.APP_TOKEN_ISSUED: _app_event(Type.APP_TOKEN_ISSUED, lambda d: _("%(app)s received a token")),
+    Type.APP_TOKEN_REFRESHED: _app_event(Type.APP_TOKEN_REFRESHED, lambda d: _("%(app)s renewed its token")),
+    Type.APP_REVOKED: _app_event(Type.APP_REVOKED, _app_revoked),
+    Type.APP_CODE_REPLAYED: _app_event(Type.APP_CODE_REPLAYED, lambda d: _(
+        "A sign-in code for %(app)s was used twice: the tokens it gave were revoked")),
+    Type.APP_SIGNED_OUT: _app_event(Type.APP_SIGNED_OUT, lambda d: _("Signed out from %(app)s")),
 }
 
 # Actions an admin or the operator takes on a user: say who, and why when a reason was given.

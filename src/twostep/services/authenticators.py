@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ..core import clock
 from ..models import Authenticator, User
-from . import audit, notifications, throttling
+from . import audit, notifications, oidc, throttling
 from .audit import Origin, Type
 from .errors import (
     InvalidCode,
@@ -238,6 +238,7 @@ def remove_second_factor(user: User) -> None:
     user.second_factor_blocked_until = None
     user.security_stamp = User._meta.get_field("security_stamp").default()
     user.save(update_fields=["second_factor_failures", "second_factor_blocked_until", "security_stamp"])
+    oidc.revoke_user_tokens(user, reason="two_factor_disabled")  # what applications were told is void
 
 
 def disable(user: User, password: str | None, code: str, origin: Origin) -> None:

@@ -25,7 +25,7 @@ from django_tasks import task
 from .. import crypto
 from ..core import clock
 from ..models import TrustedBrowser, User
-from . import audit, notifications, outbox, throttling
+from . import audit, notifications, oidc, outbox, throttling
 from .accounts import _check_password
 from .audit import Origin, Type
 from .errors import InvalidInput, ServiceError
@@ -136,6 +136,7 @@ def _set_password(user: User, password: str) -> None:
     user.security_stamp = User._meta.get_field("security_stamp").default()
     user.save(update_fields=["password", "security_stamp"])
     TrustedBrowser.objects.filter(user=user).delete()
+    oidc.revoke_user_tokens(user, reason="password_changed")  # applications sign the person in again
 
 
 def confirm_reset(uidb64: str, token: str, password: str, origin: Origin) -> User:

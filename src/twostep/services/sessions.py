@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 
 from ..core import clock
 from ..models import User, UserSession
-from . import audit
+from . import audit, oidc
 from .audit import Origin, Type
 from .errors import NotFound
 
@@ -142,6 +142,7 @@ def end_other_sessions(user: User, origin: Origin, current_key: str | None) -> i
                     .values_list("session_key", flat=True))
         for key in keys:
             _end(key)
+        oidc.revoke_user_tokens(user, origin, reason="signed_out_everywhere")
         audit.record(Type.OTHER_SESSIONS_ENDED, user=user, actor=user, origin=origin, count=len(keys))
     return len(keys)
 

@@ -37,4 +37,5 @@ urlpatterns = [
     path("", include("twostep.web.urls_sessions")),  # sessions and remembered browsers
     path("", include("twostep.web.urls_recovery")),  # passwords, deadlines, recovery passes
     path("", include("twostep.web.urls_webauthn")),  # security keys and passkeys
+    path("", include("twostep.web.urls_apps")),  # apps with access (OpenID Connect)
 ]

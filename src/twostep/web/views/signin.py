@@ -38,11 +38,20 @@ def _expired(request):
 @never_cache
 def login(request):
     target = next_param(request)
-    context = {"next": target}
+    # An application asked for a fresh sign-in (prompt=login, max_age, a second factor now):
+    # the page is shown even to a signed-in person, and a remembered browser does not skip the
+    # second step when a second factor is what it asked for.
+    reauth = _flag(request, "reauth")
+    mfa = _flag(request, "mfa")
+    context = {"next": target, "reauth": reauth, "mfa": mfa}
     if request.method != "POST":
-        if signin_state.stage(request) == AUTHENTICATED:
+        if signin_state.stage(request) == AUTHENTICATED and not reauth:
             return redirect(next_url(request))
-        return render(request, "twostep/signin/login.html", {**context, "form": LoginForm()})
+        hint = request.GET.get("login_hint", "")[:150]
+        if reauth and request.user.is_authenticated:
+            hint = request.user.login
+        return render(request, "twostep/signin/login.html",
+                      {**context, "form": LoginForm(initial={"login": hint} if hint else None)})
     form = LoginForm(request.POST)
     context["form"] = form
     if not form.is_valid():
@@ -50,7 +59,7 @@ def login(request):
     try:
         outcome = signin.password(
             signin_state.of(request), form.cleaned_data["login"], form.cleaned_data["password"],
-            origin(request), remembered_token=signin_state.remembered_token(request),
+            origin(request), remembered_token=None if mfa else signin_state.remembered_token(request),
         )
     except ServiceError as error:
         return refuse(request, "twostep/signin/login.html", context, error)
@@ -59,6 +68,10 @@ def login(request):
     if outcome.stage == SETUP_REQUIRED:
         return redirect("web:setup")
     return redirect(with_next(SECOND_STEP_PAGES[outcome.methods[0]], target))
+
+
+def _flag(request, name: str) -> bool:
+    return (request.POST.get(name) or request.GET.get(name)) == "1"
 
 
 # The page for each second-step method; the first the user has is where the password step leads.
