@@ -46,7 +46,7 @@ class Worker:
 
     def run(self, *, parent: int | None = None) -> None:
         """Work until `stop` is called, or until the process `parent` is gone."""
-        from .services import outbox
+        from .services import oidc, outbox
 
         log.info("worker %s started", self._tasks.worker_id)
         next_housekeeping = next_prune = 0.0
@@ -61,6 +61,7 @@ class Worker:
                     next_housekeeping = now + HOUSEKEEPING_SECONDS
                 if now >= next_prune:
                     outbox.prune()
+                    oidc.prune()
                     next_prune = now + PRUNE_SECONDS
                 if self._has_due():
                     self.drain()

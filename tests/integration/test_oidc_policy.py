@@ -207,3 +207,28 @@ def test_consent_post_without_csrf_is_refused(enrolled):
     browser.cookies = signed_in.cookies
     app = make_client("Grafana", trusted=False)
     assert browser.post(authorize_url(app), {"decision": "allow"}).status_code == 403
+
+
+def test_forced_setup_leads_back_to_the_application_with_two_factors(client, member, clock):
+    import pyotp
+
+    from twostep.models import Account
+    from twostep.services import authenticators
+
+    Account.objects.update(require_two_factor=True)
+    app = make_client("Payroll")
+    response = client.get(authorize_url(app))
+    next_url = query_of(response["Location"])["next"]
+    assert client.post("/login", {"login": "member", "password": PASSWORD, "next": next_url})["Location"] \
+        == "/security/setup"
+    # Half signed in: no code for the application yet.
+    assert client.get(next_url)["Location"] == "/security/setup"
+    client.post("/security/setup", {})
+    secret = authenticators.pending_app(member).secret
+    assert client.post("/security/setup/confirm", {"code": pyotp.TOTP(secret).at(clock())}).status_code == 200
+    page = client.get("/security").content.decode()
+    assert "Continue signing in to Payroll" in page
+    query = follow_to_code(client, next_url)
+    claims = verify_id_token(client, app, redeem(client, app, query["code"]).json()["id_token"])
+    assert claims["amr"] == ["pwd", "otp", "mfa"] and claims["acr"] == "urn:twostep:mfa"
+    assert "Continue signing in to Payroll" not in client.get("/security").content.decode()

@@ -114,6 +114,7 @@ class AuthorizeView(dot.AuthorizationView):
         except OAuthToolkitError as error:
             return self.error_response(error, client)
         oidc.authorized(request.user, client, scopes, origin(request), consented=decision == "allow")
+        signin_state.forget_return(request)
         return self.redirect(uri, client)
 
     def _to_client(self, credentials, client, error: str, description: str = ""):

@@ -242,6 +242,13 @@ def token_revoked(user: User | None, client: OAuthClient, origin: Origin) -> Non
         audit.record(Type.APP_REVOKED, user=user, origin=origin, by="app", **_app(client))
 
 
+def prune() -> None:
+    """Remove expired codes and tokens, and refresh tokens revoked long enough ago (the worker, hourly)."""
+    from oauth2_provider.models import clear_expired
+
+    clear_expired()
+
+
 # Apps with access ------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

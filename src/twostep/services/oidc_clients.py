@@ -99,13 +99,16 @@ def create(name: str, redirect_uris: list[str], *, post_logout_uris: list[str] =
     uris = list(dict.fromkeys(check_uri(uri) for uri in redirect_uris))
     logout_uris = list(dict.fromkeys(check_uri(uri, _("post-logout URI")) for uri in post_logout_uris))
     secret = None if public else generate_client_secret()
+    # A browser application calls the token endpoint from its own origin (CORS): the origins of
+    # its redirect URIs are allowed.
+    origins = list(dict.fromkeys(f"{urlsplit(uri).scheme}://{urlsplit(uri).netloc}" for uri in uris)) if public else []
     with transaction.atomic():
         client = OAuthClient(
             name=name, redirect_uris=" ".join(uris), post_logout_redirect_uris=" ".join(logout_uris),
             client_type=OAuthClient.CLIENT_PUBLIC if public else OAuthClient.CLIENT_CONFIDENTIAL,
             authorization_grant_type=OAuthClient.GRANT_AUTHORIZATION_CODE, algorithm=OAuthClient.RS256_ALGORITHM,
             skip_authorization=trusted, require_two_factor=require_two_factor, hash_client_secret=True,
-            client_secret=secret or "",
+            client_secret=secret or "", allowed_origins=" ".join(origins),
         )
         client.save()  # the secret is hashed as it is saved (django-oauth-toolkit's ClientSecretField)
     return _facts(client, secret)
