@@ -73,6 +73,8 @@ def test_refresh_keeps_amr_acr_and_auth_time_and_rotates(client, enrolled, clock
     # The old refresh token is spent: using it again is refused, and the family is revoked.
     replay = refresh(client, app, first["refresh_token"])
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+    # A spent refresh token coming back means it leaked: the whole family ends, the new one too.
+    assert refresh(client, app, renewed["refresh_token"]).status_code == 400
 
 
 def test_password_only_sign_in_has_pwd_and_no_acr(client, member):

@@ -113,3 +113,30 @@ def test_prune_removes_expired_codes_and_tokens(client, enrolled):
     OAuthAccessToken.objects.update(expires=past)
     oidc.prune()
     assert not OAuthGrant.objects.exists() and not OAuthAccessToken.objects.exists()
+
+
+def test_logout_accepts_an_id_token_signed_before_a_rotation(client, enrolled, settings, tmp_path):
+    from .oidc_support import LOGOUT_REDIRECT
+
+    settings.DATA_DIR = tmp_path
+    app = make_client()
+    web_sign_in(client, "member", enrolled)
+    old = redeem(client, app, follow_to_code(client, authorize_url(app))["code"]).json()["id_token"]
+    signing_keys.rotate()
+    response = client.get("/oauth/logout", {"id_token_hint": old, "post_logout_redirect_uri": LOGOUT_REDIRECT})
+    assert response.status_code == 302 and response["Location"] == LOGOUT_REDIRECT
+    assert "_auth_user_id" not in client.session
+
+
+def test_keys_given_by_settings_are_used_and_not_rotated(client, settings, tmp_path):
+    from twostep import crypto
+
+    settings.DATA_DIR = tmp_path
+    active, older = crypto.new_signing_pem(), crypto.new_signing_pem()
+    settings.TWOSTEP_OIDC_RSA_PRIVATE_KEY = active
+    settings.TWOSTEP_OIDC_RSA_PRIVATE_KEYS_INACTIVE = [older]
+    keys = client.get("/oauth/jwks").json()["keys"]
+    assert len(keys) == 2
+    rotation = signing_keys.rotate()
+    assert not rotation.rotated and rotation.kid == keys[0]["kid"]
+    assert not (tmp_path / "oidc_signing_keys.json").exists()

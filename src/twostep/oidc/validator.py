@@ -24,7 +24,7 @@ from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 
 from ..core import clock
-from ..services import oidc
+from ..services import oidc, signing_keys
 
 Grant = get_grant_model()
 
@@ -200,6 +200,12 @@ class Validator(OAuth2Validator):
         if facts is not None and facts.auth_time is not None:
             claims["auth_time"] = int(facts.auth_time.timestamp())  # the sign-in's, not the last login's
         return claims, expires
+
+    def _get_key_for_token(self, token):
+        # Verify with every published key (jwcrypto picks one by `kid`), not the active one only.
+        if super()._get_key_for_token(token) is None:
+            return None
+        return signing_keys.verification_keys()
 
     def get_userinfo_claims(self, request):
         claims = super().get_userinfo_claims(request)

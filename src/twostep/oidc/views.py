@@ -177,6 +177,10 @@ class TokenView(dot.TokenView):
         try:
             with transaction.atomic():
                 _url, headers, body, status = self.create_token_response(request)
+                if status != 200 and request.POST.get("grant_type") == "authorization_code":
+                    # A refused code leaves nothing behind. (A refused refresh token may have
+                    # revoked its family: reuse protection, which must stay.)
+                    transaction.set_rollback(True)
         finally:
             token_request.reset(reset)
         if noted["replayed"] is not None:

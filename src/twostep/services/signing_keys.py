@@ -33,3 +33,16 @@ def rotate() -> Rotation:
     path, _kept = crypto.rotate_signing_key()
     keys = published()
     return Rotation(True, keys[0]["kid"], len(keys), path)
+
+
+def verification_keys():
+    """Every published key as a jwcrypto JWKSet: an ID token (say, a logout's id_token_hint) signed
+    before a rotation still verifies."""
+    from jwcrypto import jwk
+    from oauth2_provider.utils import jwk_from_pem
+
+    active, inactive = crypto.signing_pems()
+    keys = jwk.JWKSet()
+    for pem in (active, *inactive):
+        keys.add(jwk_from_pem(pem))
+    return keys
