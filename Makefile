@@ -10,8 +10,14 @@ PORT ?= 8000
 AXE_VERSION := 4.14.1
 AXE_DIR := .cache/npm
 AXE_STAMP := $(AXE_DIR)/axe-core-$(AXE_VERSION).installed
+# openid-client v6 for the OpenID Connect tests from Node, at the versions of its committed lock.
+OIDC_NODE := tests/oidc/node
+OIDC_NODE_STAMP := $(OIDC_NODE)/node_modules/.installed
+# The example application (examples/django-rp) in a venv of its own: not a dependency of twostep.
+EXAMPLE_VENV := .cache/example-venv
+EXAMPLE_STAMP := $(EXAMPLE_VENV)/.installed
 
-.PHONY: install install-serve messages serve test test-sqlite test-postgres test-browser lint bench bench-quick bench-micro bench-profile bench-allauth-venv clean
+.PHONY: install install-serve example-venv messages serve test test-sqlite test-postgres test-browser lint bench bench-quick bench-micro bench-profile bench-allauth-venv bench-oidc clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,13 +36,26 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-serve
 install-serve: $(VENV)/.installed-serve messages
 
 # Everything for development and the tests.
-install: install-serve $(VENV)/.installed-test $(AXE_STAMP)
+install: install-serve $(VENV)/.installed-test $(AXE_STAMP) $(OIDC_NODE_STAMP) $(EXAMPLE_STAMP)
 
 $(AXE_STAMP):
 	@if command -v npm >/dev/null 2>&1; then \
 	  npm install --silent --no-audit --no-fund --no-save --prefix $(AXE_DIR) axe-core@$(AXE_VERSION) >/dev/null \
 	  && rm -f $(AXE_DIR)/axe-core-*.installed && touch $@; \
 	else echo "npm not found: browser accessibility checks will be left out"; fi
+
+$(OIDC_NODE_STAMP): $(OIDC_NODE)/package.json $(OIDC_NODE)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --silent --no-audit --no-fund --prefix $(OIDC_NODE) >/dev/null && touch $@; \
+	else echo "npm not found: the openid-client tests will be left out"; fi
+
+$(EXAMPLE_STAMP): examples/django-rp/requirements.txt
+	$(PYTHON) -m venv $(EXAMPLE_VENV)
+	$(EXAMPLE_VENV)/bin/pip install --quiet -r examples/django-rp/requirements.txt
+	touch $@
+
+# The example application's own venv (make install makes it too; the browser journey runs it).
+example-venv: $(EXAMPLE_STAMP)
 
 messages: $(VENV)/.installed-serve
 	$(BIN)/python -m twostep.messages
@@ -92,6 +111,10 @@ bench-micro: install-serve
 	$(BIN)/python bench/http_signin.py
 	$(BIN)/python bench/reset_timing.py
 	BENCH_USERS=100000 $(BIN)/python bench/admin_paging.py
+
+# The OpenID Connect token endpoint: tokens/s at 16 clients, public (no hasher) and confidential.
+bench-oidc: install-serve
+	$(BIN)/python bench/oidc_token.py --clients 16 --confidential
 
 clean:
 	rm -rf $(VENV) .test-data

@@ -66,7 +66,19 @@ def _cluster(tmp_path_factory, logins: list[str], **extra_env: str):
 
 
 # Users the tests of tests/multiprocess/ share out among themselves, one purpose each.
-LOGINS = ["sam", "pat", "dan", "eve", "tia", "tom", "ted", "bea", "fay", "max"]
+LOGINS = ["sam", "pat", "dan", "eve", "tia", "tom", "ted", "bea", "fay", "max", "oli", "una", "ivo"]
+# What processes behind one load balancer share for OpenID Connect: the public address (the
+# issuer) and the ID-token signing key (test_oidc_codes.py).
+PUBLIC_URL = "https://sso.acme.example"
+
+
+def _signing_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +94,8 @@ def smtp_server():
 def cluster(tmp_path_factory, smtp_server):
     """A and B on PostgreSQL, their workers sending to `smtp_server`; failed passwords counted in the database."""
     with _cluster(tmp_path_factory, LOGINS, TWOSTEP_EMAIL_HOST="127.0.0.1",
-                  TWOSTEP_EMAIL_PORT=str(smtp_server.port)) as running:
+                  TWOSTEP_EMAIL_PORT=str(smtp_server.port), TWOSTEP_PUBLIC_URL=PUBLIC_URL,
+                  TWOSTEP_OIDC_RSA_PRIVATE_KEY=_signing_key()) as running:
         yield running
 
 
