@@ -7,6 +7,9 @@ below read the flow's answers for a request, so a view or an API route says
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.contrib.auth import login, logout, update_session_auth_hash
 
@@ -20,10 +23,12 @@ PROOF = "twostep_proof"
 STASH = "twostep_stash"
 RETURN = "twostep_oidc_return"  # an application's sign-in to go back to after a setup
 RETURN_SECONDS = 15 * 60
+FORM_TARGETS = "twostep_form_targets"  # {origin: clock.now()}: where this sign-in's forms may end
 SEEN_AT = "twostep_seen_at"  # clock.now() of the last request, to the minute (idle timeout)
 SIGNED_IN_AS = "_twostep_signed_in_as"  # request attribute: the login of a full sign-in just now
 STASH_SECONDS = 300  # a WebAuthn challenge is single use and expires in 5 minutes
 BACKEND = "twostep.auth_backend.LoginBackend"
+_HOST = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+")  # a DNS name, IPv4 or IPv6: nothing a CSP could read as more
 
 
 class WebSession:
@@ -127,6 +132,48 @@ def pending_return(request) -> dict | None:
 
 def forget_return(request) -> None:
     request.session.pop(RETURN, None)
+
+
+def form_target(url: str) -> str | None:
+    """The origin of `url` as a CSP source (scheme://host[:port]), or None if it is not one."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not _HOST.fullmatch(host):
+        return None
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
+
+
+def allow_form_target(request, url: str) -> None:
+    """Let this session's pages end a form post at `url`'s origin, an application's registered
+    (and validated) redirect URI: Chromium holds every redirect after a form post to the posting
+    page's `form-action`, and a sign-in for an application ends with one (…/login/code →
+    /oauth/authorize → the application). Kept as long as the way back (15 minutes)."""
+    target = form_target(url)
+    if target is None:
+        return
+    now = clock.now()
+    kept = request.session.get(FORM_TARGETS)
+    kept = {o: at for o, at in kept.items() if now - at <= RETURN_SECONDS} if isinstance(kept, dict) else {}
+    kept[target] = now
+    request.session[FORM_TARGETS] = kept
+
+
+def form_targets(request) -> list[str]:
+    """The origins this session's pages may post forms to besides their own (allow_form_target)."""
+    session = getattr(request, "session", None)
+    if session is None:
+        return []
+    kept = session.get(FORM_TARGETS)
+    if not isinstance(kept, dict):
+        return []
+    now = clock.now()
+    return sorted(o for o, at in kept.items() if isinstance(at, (int, float)) and now - at <= RETURN_SECONDS
+                  and form_target(o) == o)
 
 
 def after_recovery(request) -> bool:

@@ -48,6 +48,18 @@ def _note_replay(grant) -> None:
 class Validator(OAuth2Validator):
     oidc_claim_scope = oidc.CLAIM_SCOPES
 
+    def _check_secret(self, provided_secret, stored_secret):
+        # The token view checks a client's secret once, before its transaction, so that the hash
+        # holds no database lock; the answer is kept for this request and not hashed again.
+        noted = token_request.get()
+        answers = noted.get("secrets") if noted else None
+        if answers is None:
+            return super()._check_secret(provided_secret, stored_secret)
+        pair = (provided_secret, stored_secret)
+        if pair not in answers:
+            answers[pair] = super()._check_secret(provided_secret, stored_secret)
+        return answers[pair]
+
     # PKCE ----------------------------------------------------------------------------------
 
     def is_pkce_required(self, client_id, request):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.db import transaction
@@ -24,6 +25,7 @@ from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.http import OAuth2ResponseRedirect
 from oauth2_provider.models import get_access_token_model, get_application_model, get_refresh_token_model
 from oauth2_provider.settings import oauth2_settings
+from oauthlib.common import Request as OAuthlibRequest
 
 from .. import signin_state
 from ..core import clock
@@ -31,6 +33,8 @@ from ..http import origin
 from ..services import oidc, signing_keys
 from ..services.signin import AUTHENTICATED
 from .validator import token_request
+
+logger = logging.getLogger(__name__)
 
 Client = get_application_model()
 AFTER = "twostep_after"  # the time this request sent the person to sign in again (see services.oidc)
@@ -100,6 +104,8 @@ class AuthorizeView(dot.AuthorizationView):
             if "none" in prompt:
                 error = {oidc.CONSENT: "consent_required", oidc.SET_UP_SECOND_FACTOR: "interaction_required"}
                 return self._to_client(credentials, client, error.get(need.need, "login_required"))
+            # The sign-in and consent pages' forms end, by redirects, at this validated address.
+            signin_state.allow_form_target(request, credentials["redirect_uri"])
             if need.need == oidc.CONSENT:
                 return self._consent_page(request, client, scopes)
             return self._sign_in(request, need, client)
@@ -172,9 +178,10 @@ class TokenView(dot.TokenView):
     def post(self, request, *args, **kwargs):
         if request.POST.get("grant_type") not in ("authorization_code", "refresh_token"):
             return JsonResponse({"error": "unsupported_grant_type"}, status=400)
-        noted = {"started": clock.utcnow(), "replayed": None}
+        noted = {"started": clock.utcnow(), "replayed": None, "secrets": {}}
         reset = token_request.set(noted)
         try:
+            self._check_client_first(request)
             with transaction.atomic():
                 _url, headers, body, status = self.create_token_response(request)
                 if status != 200 and request.POST.get("grant_type") == "authorization_code":
@@ -194,6 +201,18 @@ class TokenView(dot.TokenView):
                 oidc.token_issued(token.user, token.application, origin(request),
                                   refreshed=request.POST.get("grant_type") == "refresh_token")
         return response
+
+    def _check_client_first(self, request) -> None:
+        """Authenticate the client (its secret's hash) before the token transaction opens: on
+        SQLite that transaction holds the writer's lock, and a hash inside it would queue every
+        other write behind it. The validator reuses the answer (Validator._check_secret); the
+        whole check runs again inside, so this only moves the cost, never decides anything."""
+        core = self.get_oauthlib_core()
+        uri, method, body, headers = core._extract_params(request)
+        try:
+            core.server.request_validator.authenticate_client(OAuthlibRequest(uri, method, body, headers))
+        except (ValueError, TypeError, UnicodeError) as error:  # malformed: the real check answers it
+            logger.debug("client check before the token transaction: %s", error)
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -285,6 +304,16 @@ class LogoutView(dot.RPInitiatedLogoutView):
         if id_token:
             return id_token.application
         return None
+
+    def render_to_response(self, context, **kwargs):
+        # The confirmation's form ends, by a redirect, at the application's post-logout URI.
+        response = super().render_to_response(context, **kwargs)
+        application = context.get("application")
+        uri = (getattr(self, "oidc_data", None) or {}).get("post_logout_redirect_uri")
+        if application is not None and uri and application.post_logout_redirect_uri_allowed(uri):
+            target = signin_state.form_target(uri)
+            response.form_targets = [target] if target else []
+        return response
 
     def do_logout(self, application=None, post_logout_redirect_uri=None, state=None, token_user=None):
         user = token_user or (self.request.user if self.request.user.is_authenticated else None)

@@ -33,6 +33,18 @@ PERMISSIONS_POLICY = ", ".join(
 )
 
 
+def content_security_policy(request, response) -> str:
+    """The pages' policy; a page of a sign-in for an application may also post to where that
+    application's redirect URI is (signin_state.allow_form_target, or the page's own
+    `form_targets`, e.g. the logout confirmation's post-logout URI)."""
+    if not response.get("Content-Type", "").startswith("text/html"):
+        return CONTENT_SECURITY_POLICY
+    targets = set(getattr(response, "form_targets", ())) | set(signin_state.form_targets(request))
+    if not targets:
+        return CONTENT_SECURITY_POLICY
+    return CONTENT_SECURITY_POLICY.replace("form-action 'self'", " ".join(["form-action 'self'", *sorted(targets)]))
+
+
 def _activate(request, language: str) -> None:
     translation.activate(language)
     request.LANGUAGE_CODE = translation.get_language()
@@ -134,7 +146,7 @@ class SecurityHeadersMiddleware:
         response = self.get_response(request)
         if request.path_info.startswith(API_PREFIX):
             return response
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("Content-Security-Policy", content_security_policy(request, response))
         response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         if response.get("Content-Type", "").startswith("text/html"):
             add_never_cache_headers(response)
