@@ -164,7 +164,9 @@ class Server:
         if not port_free(port):
             raise SystemExit(f"bench: port {port} is in use; stop what listens there "
                              f"or set BENCH_{name.upper()}_PORT")
-        log = (CACHE / f"{name}-server.log").open("w")
+        log = (CACHE / f"{name}-server.log").open("a")  # every scenario's server, one after another
+        log.write(f"\n=== {time.strftime('%H:%M:%S')} {' '.join(command[-6:])}\n")
+        log.flush()
         self.process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=log,
                                         start_new_session=True)
         Server.running.append(self)
