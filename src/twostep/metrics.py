@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from functools import cache
+import threading
 from pathlib import Path
 
 from django.db import DatabaseError, transaction
@@ -24,8 +24,22 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _NAMESPACE = "twostep"
 
 
-@cache
-def _counters():
+_made: dict | None = None
+_making = threading.Lock()
+
+
+def _counters() -> dict:
+    """The counters, made once per process. Under gthread workers two requests can ask first at
+    the same moment; registering a counter twice raises, so the making is locked."""
+    global _made
+    if _made is None:
+        with _making:
+            if _made is None:
+                _made = _make_counters()
+    return _made
+
+
+def _make_counters() -> dict:
     from prometheus_client import Counter
 
     return {
