@@ -25,7 +25,10 @@ from gunicorn.app.base import BaseApplication
 from . import logs, metrics
 
 DEFAULT_WORKERS = 2
-DEFAULT_THREADS = 4
+# A thread waiting at the hashing gate costs a stack, not CPU or a hash's memory: enough threads
+# that a burst of new browsers waits for a slot (bounded by the gate's deadline) instead of
+# being refused for want of a place in the queue.
+DEFAULT_THREADS = 16
 
 
 def hash_slots(workers: int) -> int:
