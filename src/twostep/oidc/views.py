@@ -7,7 +7,6 @@ where required) and comes back here with `next`; a half-signed-in session never 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -23,7 +22,7 @@ from django.views.generic import View
 from oauth2_provider import views as dot
 from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.http import OAuth2ResponseRedirect
-from oauth2_provider.models import get_access_token_model, get_application_model, get_refresh_token_model
+from oauth2_provider.models import get_application_model
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.common import Request as OAuthlibRequest
 
@@ -161,14 +160,9 @@ class AuthorizeView(dot.AuthorizationView):
 def _token_owner(body: str):
     """The user and client of the access token in a successful token answer."""
     try:
-        raw = json.loads(body).get("access_token")
+        return oidc.token_owner(json.loads(body).get("access_token"))
     except (ValueError, AttributeError):
         return None
-    if not raw:
-        return None
-    checksum = hashlib.sha256(raw.encode("utf-8")).hexdigest()
-    return get_access_token_model().objects.select_related("user", "application") \
-        .filter(token_checksum=checksum).first()
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -220,14 +214,7 @@ class RevokeView(dot.RevokeTokenView):
     """/oauth/revoke (RFC 7009), audited with the application's name."""
 
     def post(self, request, *args, **kwargs):
-        raw = request.POST.get("token", "")
-        owner = None
-        if isinstance(raw, str) and raw:
-            checksum = hashlib.sha256(raw.encode("utf-8")).hexdigest()
-            owner = (get_access_token_model().objects.select_related("user", "application")
-                     .filter(token_checksum=checksum).first()
-                     or get_refresh_token_model().objects.select_related("user", "application")
-                     .filter(token_checksum=checksum, revoked__isnull=True).first())
+        owner = oidc.token_owner(request.POST.get("token", ""), refresh_too=True)
         with transaction.atomic():
             response = super().post(request, *args, **kwargs)
         if response.status_code == 200 and owner is not None:

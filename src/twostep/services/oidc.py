@@ -16,6 +16,7 @@ twostep's own is made here, once:
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -234,6 +235,19 @@ def signed_out_of_app(user: User, client: OAuthClient | None, origin: Origin) ->
             _revoke_tokens(user, client)
         audit.record(Type.APP_SIGNED_OUT, user=user, actor=user, origin=origin,
                      **(_app(client) if client is not None else {}))
+
+
+def token_owner(raw, *, refresh_too: bool = False) -> OAuthAccessToken | OAuthRefreshToken | None:
+    """The token (with its user and application) whose value is `raw`: an access token, or with
+    `refresh_too` a refresh token not yet revoked. Tokens are found by their checksum."""
+    if not isinstance(raw, str) or not raw:
+        return None
+    checksum = hashlib.sha256(raw.encode("utf-8")).hexdigest()
+    found = OAuthAccessToken.objects.select_related("user", "application").filter(token_checksum=checksum).first()
+    if found is None and refresh_too:
+        found = (OAuthRefreshToken.objects.select_related("user", "application")
+                 .filter(token_checksum=checksum, revoked__isnull=True).first())
+    return found
 
 
 def token_revoked(user: User | None, client: OAuthClient, origin: Origin) -> None:
