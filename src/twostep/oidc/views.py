@@ -22,20 +22,19 @@ from django.views.generic import View
 from oauth2_provider import views as dot
 from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.http import OAuth2ResponseRedirect
-from oauth2_provider.models import get_application_model
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.common import Request as OAuthlibRequest
 
 from .. import signin_state
 from ..core import clock
 from ..http import origin
-from ..services import oidc, signing_keys
+from ..services import oidc, oidc_clients, signing_keys
+from ..services.errors import NotFound
 from ..services.signin import AUTHENTICATED
 from .validator import token_request
 
 logger = logging.getLogger(__name__)
 
-Client = get_application_model()
 AFTER = "twostep_after"  # the time this request sent the person to sign in again (see services.oidc)
 CONSENT_TEMPLATE = "twostep/oidc/consent.html"
 ERROR_TEMPLATE = "twostep/oidc/error.html"
@@ -83,7 +82,7 @@ class AuthorizeView(dot.AuthorizationView):
             scopes, credentials = self.validate_authorization_request(request)
         except OAuthToolkitError as error:
             return self.error_response(error, application=None)
-        client = Client.objects.get(client_id=credentials["client_id"])
+        client = oidc_clients.get(credentials["client_id"])
         query = request.GET
         prompt = set(query.get("prompt", "").split())
         try:
@@ -282,12 +281,12 @@ class LogoutView(dot.RPInitiatedLogoutView):
 
     def get_request_application(self, id_token, client_id):
         if client_id:
-            client = Client.objects.filter(client_id=client_id).first()
-            if client is None:
+            try:
+                return oidc_clients.get(client_id)
+            except NotFound:
                 from oauth2_provider.exceptions import InvalidOIDCClientError
 
-                raise InvalidOIDCClientError()
-            return client
+                raise InvalidOIDCClientError() from None
         if id_token:
             return id_token.application
         return None

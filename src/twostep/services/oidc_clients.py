@@ -114,7 +114,8 @@ def create(name: str, redirect_uris: list[str], *, post_logout_uris: list[str] =
     return _facts(client, secret)
 
 
-def _get(client_id: str) -> OAuthClient:
+def get(client_id: str) -> OAuthClient:
+    """The application registered with `client_id`; NotFound if there is none."""
     client = OAuthClient.objects.filter(client_id=client_id).first() if isinstance(client_id, str) else None
     if client is None:
         raise NotFound(_("No application with the client id %(id)s.") % {"id": client_id})
@@ -126,13 +127,13 @@ def listing() -> list[ClientFacts]:
 
 
 def show(client_id: str) -> ClientFacts:
-    return _facts(_get(client_id))
+    return _facts(get(client_id))
 
 
 def remove(client_id: str) -> ClientFacts:
     """Remove an application: its codes, tokens and consents go with it."""
     with transaction.atomic():
-        client = _get(client_id)
+        client = get(client_id)
         facts = _facts(client)
         client.delete()
     return facts
