@@ -46,6 +46,14 @@ def say(lang: str, text: str, **values) -> str:
     return text % values if values else text
 
 
+def shown_date(lang: str, day) -> str:
+    """Return a date as the pages write it in a sentence in `lang` ("16 December 2026")."""
+    from django.utils import formats, translation
+
+    with translation.override(lang):
+        return formats.date_format(day, "DATE_FORMAT")
+
+
 def say_count(lang: str, singular: str, plural: str, count: int, **values) -> str:
     """Return the form of a counted message that the pages show for `count` in `lang`."""
     values = {"counter": count, **values}

@@ -18,6 +18,7 @@ from .steps import (
     leave_codes_page,
     say,
     scan_and_confirm,
+    shown_date,
     sign_in,
     sign_out,
     two_factor_section,
@@ -125,31 +126,39 @@ def test_scenario_dates_and_numbers_round_trip(page, service, lang, person):
 
     date_field = page.get_by_label(say(lang, "Require two-factor authentication from (date)"))
     days_field = page.get_by_label(say(lang, "Days a browser may skip the code after a full sign-in"))
-    save_deadline = page.get_by_role("button", name=exactly(lang, "Save deadline and approval"))
+    save = page.get_by_role("button", name=exactly(lang, "Save policy"))
     date_field.fill(deadline.isoformat())
-    save_deadline.click()
-    expect(page.get_by_role("status").filter(has_text=say(lang, "The policy was saved."))).to_be_visible()
+    save.click()
+    deadline_saved = say(lang, "From %(date)s everyone in this account needs two-factor authentication.",
+                         date=shown_date(lang, deadline))
+    expect(page.get_by_role("status").filter(has_text=deadline_saved)).to_be_visible()
     expect(date_field).to_have_value(deadline.isoformat())
-    save_deadline.click()  # saved again as the page shows it: the deadline stays
-    expect(page.get_by_role("status").filter(has_text=say(lang, "The policy was saved."))).to_be_visible()
+    save.click()  # saved again as the page shows it: the deadline stays, and nothing changed
+    expect(page.get_by_role("status").filter(
+        has_text=say(lang, "The policy was saved; nothing in it changed."))).to_be_visible()
     page.reload()
     expect(date_field).to_have_value(deadline.isoformat())
     look(page, lang, "users-deadline-kept")
 
     days_field.fill("30")
-    page.get_by_role("region", name=say(lang, "Remember browsers")).get_by_role(
-        "button", name=exactly(lang, "Save")).click()
+    save.click()
     expect(page.get_by_role("status").filter(has_text="30")).to_be_visible()
     expect(days_field).to_have_value("30")
     expect(date_field).to_have_value(deadline.isoformat())
 
-    # A refused date comes back as typed, under its field, with the summary leading to it.
+    # A refused date comes back as typed, under its field, with the summary leading to it; the
+    # days typed beside it are kept on the page and saved only with a right date: all or nothing.
     date_field.fill("2001-01-01")
-    save_deadline.click()
+    days_field.fill("7")
+    save.click()
     _expect_summary_in_sight(page)
     expect(date_field).to_have_value("2001-01-01")
+    expect(days_field).to_have_value("7")
     _follow_summary_link(page, date_field)
     look(page, lang, "users-deadline-refused")
+    page.goto(f"{service.url}/account/users")
+    expect(days_field).to_have_value("30")
+    expect(date_field).to_have_value(deadline.isoformat())
 
     # The activity filter's dates survive the round trip too.
     page.goto(f"{service.url}/account/activity")

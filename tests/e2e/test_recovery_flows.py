@@ -16,6 +16,7 @@ from .steps import (
     leave_codes_page,
     say,
     scan_and_confirm,
+    shown_date,
     sign_in,
     sign_out,
 )
@@ -141,8 +142,10 @@ def test_scenario_two_factor_deadline(page, service, lang, person):
     sign_in(page, service, lang, admin)
     _open_users(page, lang)
     page.get_by_label(say(lang, "Require two-factor authentication from (date)")).fill(deadline.isoformat())
-    page.get_by_role("button", name=exactly(lang, "Save deadline and approval")).click()
-    expect(page.get_by_role("status").filter(has_text=say(lang, "The policy was saved."))).to_be_visible()
+    page.get_by_role("button", name=exactly(lang, "Save policy")).click()
+    expect(page.get_by_role("status").filter(has_text=say(
+        lang, "From %(date)s everyone in this account needs two-factor authentication.",
+        date=shown_date(lang, deadline)))).to_be_visible()
     look(page, lang, "users-deadline", desktop=True)
     sign_out(page, lang)
 

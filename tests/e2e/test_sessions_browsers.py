@@ -85,8 +85,7 @@ def test_scenario_remember_this_browser(page, service, lang, person, tmp_path):
     page.get_by_role("navigation", name=say(lang, "Main")).get_by_role(
         "link", name=exactly(lang, "Users")).click()
     page.get_by_label(say(lang, "Days a browser may skip the code after a full sign-in")).fill("7")
-    page.get_by_role("region", name=say(lang, "Remember browsers")).get_by_role(
-        "button", name=exactly(lang, "Save")).click()
+    page.get_by_role("button", name=exactly(lang, "Save policy")).click()
     expect(page.get_by_role("status")).to_have_text(say_plural(
         lang, "Browsers can now be remembered for %(count)d day.",
         "Browsers can now be remembered for %(count)d days.", 7))

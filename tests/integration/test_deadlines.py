@@ -14,6 +14,7 @@ from twostep.services.errors import InvalidInput, NotAccountAdmin, TwoFactorRequ
 from twostep.services.signin import AUTHENTICATED, SECOND_FACTOR, SETUP_REQUIRED
 
 from ..conftest import ORIGIN, PASSWORD
+from .policy_page import save_policy
 from .test_api_support import api_fixture, assert_error  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)  # on_commit runs: reminders leave as in production
@@ -241,8 +242,7 @@ def test_users_page_shows_count_and_filter(client, admin, enrolled):
 def test_users_page_policy_form_sets_deadline_and_second_admin(client, admin, clock):
     client.post("/login", {"login": "admin", "password": PASSWORD})
     day = today() + timedelta(days=20)
-    response = client.post("/account/policy/deadline", {"require_two_factor_from": day.isoformat(),
-                                                        "require_second_admin": "on"})
+    response = save_policy(client, require_two_factor_from=day.isoformat(), require_second_admin="on")
     assert response.status_code == 302
     account = Account.objects.get()
     assert account.require_two_factor_from == day and account.require_second_admin is True

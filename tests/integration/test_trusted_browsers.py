@@ -13,6 +13,7 @@ from twostep.services.errors import InvalidCredentials, InvalidInput, NotAccount
 from twostep.services.factors import backup_codes
 
 from ..conftest import ORIGIN, PASSWORD
+from .policy_page import save_policy
 from .test_api_support import api_fixture, assert_error, make_api_fixture  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -267,17 +268,17 @@ def test_policy_refuses_days_out_of_range(admin, days):
 def test_policy_form_on_the_users_page(client, admin):
     client.post("/login", {"login": "admin", "password": PASSWORD})
     assert "Remember browsers" in client.get("/account/users").content.decode()
-    assert client.post("/account/policy/remember-browsers", {"remember_browser_days": "14"}).status_code == 302
+    assert save_policy(client, remember_browser_days="14").status_code == 302
     admin.account.refresh_from_db()
     assert admin.account.remember_browser_days == 14
-    client.post("/account/policy/remember-browsers", {"remember_browser_days": "500"})
+    assert save_policy(client, remember_browser_days="500").status_code == 400
     admin.account.refresh_from_db()
     assert admin.account.remember_browser_days == 14
 
 
 def test_policy_form_is_forbidden_to_members(client, member):
     client.post("/login", {"login": "member", "password": PASSWORD})
-    assert client.post("/account/policy/remember-browsers", {"remember_browser_days": "14"}).status_code == 403
+    assert client.post("/account/policy", {"remember_browser_days": "14"}).status_code == 403
 
 
 # API --------------------------------------------------------------------------------------

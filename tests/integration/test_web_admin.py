@@ -12,6 +12,7 @@ from twostep.models import Account, SecurityEvent
 from twostep.services import accounts, authenticators, factors
 
 from ..conftest import PASSWORD
+from .policy_page import save_policy
 
 pytestmark = pytest.mark.django_db
 
@@ -110,7 +111,7 @@ def test_admin_switch_off_for_another_accounts_user_is_not_found(client, admin, 
 
 def test_policy_form_requires_two_factor_for_everyone(client, admin, admin_factor):
     force_login(client, admin)
-    response = client.post("/account/policy", {"require_two_factor": "on"})
+    response = save_policy(client, require_two_factor="on")
     assert response.status_code == 302
     assert Account.objects.get().require_two_factor
     assert client.get("/account/users").status_code == 200  # the admin's own 2FA is on: not held
@@ -118,7 +119,7 @@ def test_policy_form_requires_two_factor_for_everyone(client, admin, admin_facto
 
 def test_policy_form_of_an_admin_without_two_factor_is_refused_with_the_way_to_set_up(client, admin):
     force_login(client, admin)
-    response = client.post("/account/policy", {"require_two_factor": "on"})
+    response = save_policy(client, require_two_factor="on")
     page = response.content.decode()
     assert response.status_code == 403
     assert not Account.objects.get().require_two_factor
@@ -141,18 +142,18 @@ def test_deadline_form_round_trips_in_russian(client, admin, clock):
     force_login(client, admin)
     day = datetime.date.today() + datetime.timedelta(days=30)
     client.post("/language", {"language": "ru"})
-    client.post("/account/policy/deadline", {"require_two_factor_from": day.isoformat()})
+    save_policy(client, require_two_factor_from=day.isoformat())
     page = client.get("/account/users").content.decode()
     assert f'value="{day.isoformat()}"' in page  # ISO, as a date input needs, not {day:%d.%m.%Y}
     assert 'name="remember_browser_days" value="0"' in page
     # Saving the form as the page shows it keeps the deadline.
-    client.post("/account/policy/deadline", {"require_two_factor_from": day.isoformat(), "require_second_admin": ""})
+    save_policy(client)
     assert Account.objects.get().require_two_factor_from == day
 
 
 def test_deadline_form_with_a_past_date_keeps_it_and_links_to_the_field(client, admin):
     force_login(client, admin)
-    response = client.post("/account/policy/deadline", {"require_two_factor_from": "2001-01-01"})
+    response = save_policy(client, require_two_factor_from="2001-01-01")
     page = response.content.decode()
     assert response.status_code == 422
     assert 'href="#id_require_two_factor_from"' in page and 'value="2001-01-01"' in page
@@ -161,7 +162,7 @@ def test_deadline_form_with_a_past_date_keeps_it_and_links_to_the_field(client, 
 
 def test_remember_policy_with_a_wrong_number_keeps_it_and_links_to_the_field(client, admin):
     force_login(client, admin)
-    response = client.post("/account/policy/remember-browsers", {"remember_browser_days": "120"})
+    response = save_policy(client, remember_browser_days="120")
     page = response.content.decode()
     assert response.status_code == 400
     assert 'href="#id_remember_browser_days"' in page and 'value="120"' in page

@@ -116,14 +116,30 @@ class SearchForm(forms.Form):
 
 
 class PolicyForm(forms.Form):
+    """The account's whole policy on one form: saved together, all of it or none of it.
+
+    The page always sends every field (an unticked box sends nothing, which reads as "off"), so
+    what the admin sees after saving is exactly what they sent.
+    """
+
     require_two_factor = forms.BooleanField(
         label=_("Require two-factor authentication for everyone in this account"), required=False,
         help_text=_("From the moment you save, everyone without an authenticator must set one up before "
                     "going on: people signed in now on their next page, everyone else when they sign in."),
     )
-
-
-class RememberPolicyForm(forms.Form):
+    require_two_factor_from = forms.DateField(
+        label=_("Require two-factor authentication from (date)"), required=False,
+        help_text=_("Until then people without it see a reminder; from then on they must set it up. "
+                    "Leave empty for no deadline."),
+        # ISO 8601 whatever the language: a date input shows and sends only YYYY-MM-DD.
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        input_formats=["%Y-%m-%d"],
+        error_messages={"invalid": _("Enter a date as YYYY-MM-DD, or leave it empty.")},
+    )
+    require_second_admin = forms.BooleanField(
+        label=_("A second admin must approve switching two-factor authentication off or a one-time sign-in pass"),
+        required=False,
+    )
     # A NumberInput sends its value unlocalised ("30", never "30,0"), so it round-trips in every language.
     remember_browser_days = forms.IntegerField(
         label=_("Days a browser may skip the code after a full sign-in"), min_value=0, max_value=REMEMBER_MAX_DAYS,
@@ -135,6 +151,16 @@ class RememberPolicyForm(forms.Form):
                         "required": _("Remembering a browser lasts 1 to 90 days, or 0 to switch it off.")},
         widget=forms.NumberInput(attrs={"step": "1"}),
     )
+    allow_passkeys = forms.BooleanField(
+        label=_("Allow passkey sign-in"), required=False,
+        help_text=_("A passkey unlocked with a PIN, fingerprint or face counts as both factors, so people can "
+                    "sign in with it alone, without a password."),
+    )
+
+    @classmethod
+    def of(cls, account) -> PolicyForm:
+        """An unbound form showing the account's policy as it is."""
+        return cls(initial={field: getattr(account, field) for field in cls.base_fields})
 
 
 class AdminDisableForm(forms.Form):

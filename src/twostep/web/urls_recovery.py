@@ -14,5 +14,4 @@ urlpatterns = [
          name="recovery_request_approve"),
     path("account/recovery-requests/<int:request_id>/cancel", recovery_admin.cancel,
          name="recovery_request_cancel"),
-    path("account/policy/deadline", recovery_admin.deadline_policy, name="deadline_policy"),
 ]

@@ -9,5 +9,4 @@ urlpatterns = [
     path("security/sessions/end-others", sessions.end_other_sessions, name="end_other_sessions"),
     path("security/browsers/<int:browser_id>/forget", sessions.forget_browser, name="forget_browser"),
     path("security/browsers/forget", sessions.forget_browsers, name="forget_browsers"),
-    path("account/policy/remember-browsers", sessions.remember_policy, name="remember_policy"),
 ]

@@ -8,5 +8,4 @@ urlpatterns = [
     path("login/key", webauthn.sign_in_key, name="login_key"),
     path("login/passkey", webauthn.sign_in_passkey, name="login_passkey"),
     path("security/keys/add", webauthn.add, name="add_key"),
-    path("account/policy/passkeys", webauthn.passkey_policy, name="passkey_policy"),
 ]

@@ -1,4 +1,4 @@
-"""The account admin's pages: the users of the account, its 2FA policy, switching 2FA off."""
+"""The account admin's pages: the users of the account, its policy, switching 2FA off."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
@@ -27,7 +28,7 @@ from ...services.errors import (
     WrongPassword,
 )
 from ...services.factors import enabled
-from ..forms import AdminDisableForm, CodeInput, PolicyForm, RememberPolicyForm, SearchForm
+from ..forms import AdminDisableForm, CodeInput, PolicyForm, SearchForm
 from .common import render_throttled, signed_in_required
 
 DISABLE_TEMPLATE = "twostep/account/disable_two_factor.html"
@@ -69,7 +70,8 @@ USERS_TEMPLATE = "twostep/account/users.html"
 def render_users(request, *, status: int = 200, **forms):
     """Render the users page; a refused policy form comes back bound, with its errors and input.
 
-    `forms` may hold `policy_form`, `deadline_form` or `remember_form` as the admin sent them.
+    `forms` may hold the `policy_form`, or an `approve_form` with its `approve_request_id`, as the
+    admin sent them.
     """
     search = SearchForm(request.GET)
     wanted = search.cleaned_data if search.is_valid() else {"q": "", "after": ""}
@@ -86,8 +88,7 @@ def render_users(request, *, status: int = 200, **forms):
         "rows": rows,
         "next_cursor": next_cursor,
         "paged": bool(wanted["after"]),
-        "policy_form": PolicyForm(initial={"require_two_factor": account.require_two_factor}),
-        "remember_form": RememberPolicyForm(initial={"remember_browser_days": account.remember_browser_days}),
+        "policy_form": PolicyForm.of(account),
         "account_name": account.name,
         **step_up_context(request),
         **forms,
@@ -114,17 +115,50 @@ def users(request):
 @require_POST
 @signed_in_required
 def policy(request):
+    """Save the whole policy form at once: every field or, when one is refused, none."""
+    if not request.user.is_account_admin:
+        raise PermissionDenied(NotAccountAdmin.default_message)
     form = PolicyForm(request.POST)
-    require = form.is_valid() and form.cleaned_data["require_two_factor"]
+    if not form.is_valid():
+        return render_users(request, status=400, policy_form=form)
+    before = PolicyForm.of(request.user.account).initial
     try:
-        accounts.change_policy(request.user, {"require_two_factor": require}, origin(request))
-    except (NotAccountAdmin, AdminNeedsTwoFactor) as error:
+        account = accounts.change_policy(request.user, form.cleaned_data, origin(request))
+    except (NotAccountAdmin, InvalidInput, AdminNeedsTwoFactor) as error:
         return refuse_policy(request, "policy_form", form, error)
-    if require:
-        messages.success(request, _("Everyone in this account now needs two-factor authentication."))
-    else:
-        messages.success(request, _("Two-factor authentication is now optional in this account."))
+    changed = [field for field in form.cleaned_data if getattr(account, field) != before[field]]
+    messages.success(request, " ".join(policy_saved_sentences(account, changed)))
     return redirect("web:users")
+
+
+def policy_saved_sentences(account, changed: list[str]) -> list[str]:
+    """Say what a saved policy changed, one sentence per change that people will notice."""
+    if not changed:
+        return [_("The policy was saved; nothing in it changed.")]
+    said = []
+    if "require_two_factor" in changed:
+        said.append(_("Everyone in this account now needs two-factor authentication.") if account.require_two_factor
+                    else _("Two-factor authentication is now optional in this account."))
+    if "require_two_factor_from" in changed:
+        deadline = account.require_two_factor_from
+        said.append(_("From %(date)s everyone in this account needs two-factor authentication.")
+                    % {"date": date_format(deadline, "DATE_FORMAT")} if deadline
+                    else _("The deadline for two-factor authentication was removed."))
+    if "require_second_admin" in changed:
+        said.append(_("Switching two-factor authentication off and one-time sign-in passes now wait for a "
+                      "second admin's approval.") if account.require_second_admin
+                    else _("Switching two-factor authentication off and one-time sign-in passes no longer "
+                           "wait for a second admin."))
+    if "remember_browser_days" in changed:
+        days = account.remember_browser_days
+        said.append(ngettext("Browsers can now be remembered for %(count)d day.",
+                             "Browsers can now be remembered for %(count)d days.", days) % {"count": days}
+                    if days else _("Browsers are no longer remembered in this account."))
+    if "allow_passkeys" in changed:
+        said.append(_("People in this account can now sign in with a passkey alone.") if account.allow_passkeys
+                    else _("Passkey sign-in is now off in this account: a passkey can still be "
+                           "the second step after the password."))
+    return said
 
 
 def account_user_or_404(request, user_id, action: str):

@@ -1,4 +1,4 @@
-"""Admin recovery pages: the one-time sign-in pass (issue, use, approve) and the deadline policy."""
+"""Admin recovery pages: the one-time sign-in pass (issue, use) and approving another admin's request."""
 
 from __future__ import annotations
 
@@ -15,9 +15,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from ... import signin_state
 from ...http import origin, status_for
-from ...services import accounts, recovery_passes, signin
+from ...services import recovery_passes, signin
 from ...services.errors import (
-    AdminNeedsTwoFactor,
     InvalidInput,
     NoPendingSignIn,
     NotAccountAdmin,
@@ -31,7 +30,6 @@ from ..forms import CodeInput, _password_field
 from .account_admin import (
     StepUpForm,
     account_user_or_404,
-    refuse_policy,
     render_users,
     step_up_context,
     step_up_error,
@@ -52,22 +50,24 @@ class PassForm(forms.Form):
 
 
 class ApproveForm(forms.Form):
+    """Another admin's request approved: the approver's password and, unless fresh, a code.
+
+    One form per waiting request on the users page; its fields' ids name the request, so an
+    error is shown beside the request it belongs to and the error summary links there.
+    """
+
     password = _password_field(gettext_lazy("Your own password"))
-    code = forms.CharField(max_length=64, required=False)  # left out only just after a sign-in
-
-
-class DeadlineForm(forms.Form):
-    require_two_factor_from = forms.DateField(
-        label=gettext_lazy("Require two-factor authentication from (date)"), required=False,
-        help_text=gettext_lazy("Until then people without it see a reminder; from then on they must set it up. "
-                               "Leave empty for no deadline."),
-        # ISO 8601 whatever the language: a date input shows and sends only YYYY-MM-DD.
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-        error_messages={"invalid": gettext_lazy("Enter a date as YYYY-MM-DD, or leave it empty.")},
+    code = forms.CharField(
+        label=gettext_lazy("A current code from your app, or one of your backup codes"), max_length=64,
+        widget=CodeInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "none",
+                                "spellcheck": "false", "class": "code-input"}),
     )
-    require_second_admin = forms.BooleanField(
-        label=gettext_lazy("A second admin must approve switching two-factor authentication off or a one-time sign-in pass"), required=False,
-    )
+
+    def __init__(self, *args, request_id: int, need_code: bool = True, **kwargs):
+        super().__init__(*args, auto_id=f"approve-%s-{request_id}", **kwargs)
+        self.request_id = request_id
+        if not need_code:
+            del self.fields["code"]  # just after a sign-in: not shown, and nothing typed in it is read
 
 
 @sensitive_post_parameters("code")
@@ -141,22 +141,25 @@ def issue_pass(request, user_id: int):
 @require_POST
 @signed_in_required
 def approve(request, request_id: int):
-    form = ApproveForm(request.POST)
+    fresh = step_up_context(request)["step_up_fresh"]
+    form = ApproveForm(request.POST, request_id=request_id, need_code=not fresh)
     if not form.is_valid():
-        messages.error(request, _("Enter your password to approve."))
-        return redirect("web:users")
+        if not request.user.is_account_admin:
+            raise PermissionDenied(NotAccountAdmin.default_message)
+        return render_users(request, status=400, approve_form=form)
     try:
         done = recovery_passes.approve(request.user, request_id, form.cleaned_data["password"], origin(request),
-                                       code=form.cleaned_data["code"],
-                                       second_factor_fresh=step_up_context(request)["step_up_fresh"])
+                                       code=form.cleaned_data.get("code"), second_factor_fresh=fresh)
     except NotAccountAdmin as error:
         raise PermissionDenied(error.message) from None
     except NotFound:
         raise Http404() from None
     except ServiceError as error:
-        messages.error(request, str(error.message))
-        return redirect("web:users")
-    signin_state.stepped_up(request, form.cleaned_data["code"])
+        # Beside the request it belongs to: a wrong code under the code, the rest under the password.
+        if not step_up_error(form, error):
+            form.add_error("password", str(error.message))
+        return render_users(request, status=status_for(error), approve_form=form)
+    signin_state.stepped_up(request, form.cleaned_data.get("code"))
     if done.code:
         return render(request, SHOWN_TEMPLATE, {"target": done.request.user, "code": done.code,
                                                 "expires_at": done.request.expires_at})
@@ -175,23 +178,4 @@ def cancel(request, request_id: int):
     except NotFound:
         raise Http404() from None
     messages.success(request, _("The request was cancelled."))
-    return redirect("web:users")
-
-
-@require_POST
-@signed_in_required
-def deadline_policy(request):
-    form = DeadlineForm(request.POST)
-    if not form.is_valid():
-        if not request.user.is_account_admin:
-            raise PermissionDenied(NotAccountAdmin.default_message)
-        return render_users(request, status=400, deadline_form=form)
-    try:
-        accounts.change_policy(request.user, {
-            "require_two_factor_from": form.cleaned_data["require_two_factor_from"],
-            "require_second_admin": form.cleaned_data["require_second_admin"],
-        }, origin(request))
-    except (NotAccountAdmin, InvalidInput, AdminNeedsTwoFactor) as error:
-        return refuse_policy(request, "deadline_form", form, error)
-    messages.success(request, _("The policy was saved."))
     return redirect("web:users")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
@@ -12,10 +11,8 @@ from django.views.decorators.http import require_POST
 
 from ... import signin_state
 from ...http import origin
-from ...services import accounts, sessions, trusted_browsers
-from ...services.errors import InvalidInput, NotAccountAdmin, NotFound
-from ..forms import RememberPolicyForm
-from .account_admin import refuse_policy, render_users
+from ...services import sessions, trusted_browsers
+from ...services.errors import NotFound
 from .common import signed_in_required
 
 
@@ -61,25 +58,3 @@ def forget_browsers(request):
     trusted_browsers.forget_all(request.user, origin(request))
     messages.success(request, _("Every remembered browser is forgotten: they will ask for a code again."))
     return redirect("web:security")
-
-
-@require_POST
-@signed_in_required
-def remember_policy(request):
-    form = RememberPolicyForm(request.POST)
-    if not form.is_valid():
-        if not request.user.is_account_admin:
-            raise PermissionDenied(NotAccountAdmin.default_message)
-        return render_users(request, status=400, remember_form=form)
-    days = form.cleaned_data["remember_browser_days"]
-    try:
-        accounts.change_policy(request.user, {"remember_browser_days": days}, origin(request))
-    except (NotAccountAdmin, InvalidInput) as error:
-        return refuse_policy(request, "remember_form", form, error)
-    if days:
-        messages.success(request, ngettext("Browsers can now be remembered for %(count)d day.",
-                                           "Browsers can now be remembered for %(count)d days.", days)
-                         % {"count": days})
-    else:
-        messages.success(request, _("Browsers are no longer remembered in this account."))
-    return redirect("web:users")

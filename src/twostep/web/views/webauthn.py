@@ -11,21 +11,19 @@ import json
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 
 from ... import signin_state
 from ...http import origin, relying_party, status_for
-from ...services import accounts, security_keys, signin
+from ...services import security_keys, signin
 from ...services.errors import (
     InvalidInput,
     NoPendingSignIn,
-    NotAccountAdmin,
     ServiceError,
     Throttled,
     WrongPassword,
@@ -206,21 +204,3 @@ def sign_in_passkey(request):
                 return signed_in(request, outcome.user, next_url(request))
     context["options"] = {"publicKey": signin.webauthn_options(session, relying_party(request), passkey=True)}
     return render(request, PASSKEY_TEMPLATE, context, status=status)
-
-
-# The account's policy ---------------------------------------------------------------------------
-
-@require_POST
-@signed_in_required
-def passkey_policy(request):
-    allow = request.POST.get("allow_passkeys") == "on"
-    try:
-        accounts.change_policy(request.user, {"allow_passkeys": allow}, origin(request))
-    except NotAccountAdmin as error:
-        raise PermissionDenied(error.message) from None
-    if allow:
-        messages.success(request, _("People in this account can now sign in with a passkey alone."))
-    else:
-        messages.success(request, _("Passkey sign-in is now off in this account: a passkey can still be "
-                                    "the second step after the password."))
-    return redirect("web:users")
