@@ -17,7 +17,7 @@ OIDC_NODE_STAMP := $(OIDC_NODE)/node_modules/.installed
 EXAMPLE_VENV := .cache/example-venv
 EXAMPLE_STAMP := $(EXAMPLE_VENV)/.installed
 
-.PHONY: install install-serve example-venv messages serve test test-sqlite test-postgres test-browser lint bench bench-quick bench-micro bench-profile bench-allauth-venv bench-oidc clean
+.PHONY: install install-serve example-venv messages serve test test-sqlite test-postgres test-browser lint bench bench-quick bench-micro bench-profile bench-memory bench-allauth-venv bench-oidc clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -104,6 +104,11 @@ bench-quick: install-serve bench-allauth-venv
 # Where a sign-in's CPU goes, in-process: SQL per request and time per phase (docs/performance.md).
 bench-profile: install-serve
 	$(BIN)/python bench/profile_flow.py $(ARGS)
+
+# RSS and PSS of each server process, twostep's and allauth's, at rest and after MD5 sign-ins
+# (docs/performance.md, "Memory"): about two minutes. ARGS="--twostep-only --env MALLOC_ARENA_MAX=4" …
+bench-memory: install-serve bench-allauth-venv
+	$(BIN)/python bench/memory.py $(ARGS)
 
 # The older micro-benchmarks: TOTP and backup-code checks, API sign-ins, reset timing, admin paging.
 bench-micro: install-serve

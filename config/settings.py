@@ -234,6 +234,8 @@ TWOSTEP_MAIL_ATTEMPTS = env_int("MAIL_ATTEMPTS", 7)
 TWOSTEP_MAIL_RETRY_SECONDS = env_int("MAIL_RETRY_SECONDS", 60)
 # Seconds an idle worker waits before it looks at the queue again.
 TWOSTEP_WORKER_POLL_SECONDS = float(env("WORKER_POLL_SECONDS", "1"))
+# Requests a web worker of `twostep serve` answers before a fresh one replaces it (0: never).
+TWOSTEP_MAX_REQUESTS = max(0, env_int("MAX_REQUESTS", 10000))
 # Days sent and failed mails (and finished queue entries) are kept before the worker removes them.
 TWOSTEP_MAIL_KEEP_DAYS = env_int("MAIL_KEEP_DAYS", 30)
 

@@ -82,6 +82,7 @@ def _serve(args) -> None:
                    f"(data: {settings.DATA_DIR}, database: {vendor}, {_hashing_summary()}"
                    f"{', queue worker: none' if args.no_worker else ''})",
         queue_worker=not args.no_worker,
+        max_requests=settings.TWOSTEP_MAX_REQUESTS,
     )
 
 

@@ -175,6 +175,39 @@ def test_metrics_add_up_the_workers_and_need_the_token(served):
     assert (served.data / "metrics").is_dir() and any((served.data / "metrics").iterdir())
 
 
+def _web_workers(arbiter: int) -> set[int]:
+    """The pids of the gunicorn workers under `arbiter` (not its queue worker)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, NotADirectoryError):
+            continue
+        if int(stat[stat.rindex(")") + 2:].split()[1]) == arbiter and b"--parent" not in command:
+            found.add(int(entry.name))
+    return found
+
+
+def test_a_worker_is_replaced_after_max_requests_and_no_request_is_lost(tmp_path):
+    if os.environ.get("TWOSTEP_DATABASE_URL"):
+        pytest.skip("the SQLite run covers the server's own settings")
+    server = Served(tmp_path / "data", MAX_REQUESTS="10")
+    try:
+        first = _web_workers(server.process.pid)
+        statuses = [server.request("GET", "/login")[0] for _ in range(60)]
+        deadline = time.monotonic() + 30
+        while len(now := _web_workers(server.process.pid)) != 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        server.stop()
+
+    assert statuses == [200] * 60
+    assert len(first) == 2
+    assert len(now) == 2
+    assert now != first
+
+
 def test_multipart_body_to_the_api_is_415_and_logs_no_traceback(served):
     session = ApiSession(served.url)
     session.call("GET", "/auth/session")

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-import segno
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -61,6 +60,8 @@ def describe(authenticator: Authenticator) -> str:
 
 
 def _setup_for(user: User, row: Authenticator, secret: str) -> Setup:
+    import segno  # only enrolment draws a QR code: no sign-in loads it
+
     uri = totp.provisioning_uri(secret, user.login, settings.TWOSTEP_ISSUER)
     svg = segno.make(uri, error="m").svg_inline(scale=5, border=4, title=_("QR code for your authenticator app"))
     return Setup(authenticator_id=row.pk, secret=secret, otpauth_uri=uri, qr_svg=svg)
