@@ -22,13 +22,13 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
+from ... import codes_state
 from ...services.errors import TwoFactorDisabled
 from ...services.factors import backup_codes
 from ...services.factors.backup_codes import NewCodes
 from .common import signed_in_required
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-UNSAVED = "twostep_unsaved_codes"  # session key: {"sealed": token, "first_time": bool}
 
 
 def file_name(issuer: str, login: str) -> str:
@@ -42,19 +42,13 @@ def file_name(issuer: str, login: str) -> str:
 
 def render_codes(request, user, new: NewCodes, *, first_time: bool):
     """Keep the new set for this session and go to the page that shows it."""
-    request.session[UNSAVED] = {"sealed": backup_codes.seal_for_session(user, new), "first_time": first_time}
+    codes_state.keep(request, user, new, first_time=first_time)
     return redirect("web:backup_codes_new")
 
 
 def unsaved_codes(request) -> NewCodes | None:
-    """Return the set this session made and may still show, or None (and forget a stale copy)."""
-    kept = request.session.get(UNSAVED)
-    if not kept:
-        return None
-    new = backup_codes.unsealed(request.user, kept.get("sealed"))
-    if new is None:
-        request.session.pop(UNSAVED, None)
-    return new
+    """Return the set this session made and may still show, or None."""
+    return codes_state.unsaved(request)
 
 
 @require_safe
@@ -74,7 +68,7 @@ def new_codes(request):
         "issuer": settings.TWOSTEP_ISSUER,
         "account_name": user.account.name,
         "code_login": user.login,
-        "first_time": request.session[UNSAVED].get("first_time", False),
+        "first_time": codes_state.first_time(request),
         "codes_text": "\n".join(new.codes),
         "shown_minutes": backup_codes.SHOWN_AGAIN_MINUTES,
     }
@@ -94,8 +88,7 @@ def codes_saved(request):
         backup_codes.confirm_saved(request.user)
     except TwoFactorDisabled:
         return redirect("web:security")
-    first_time = (request.session.pop(UNSAVED, None) or {}).get("first_time")
-    if first_time:
+    if codes_state.forget(request):
         messages.success(request, _("Two-factor authentication is on, and your backup codes are saved."))
     else:
         messages.success(request, _("Your backup codes are saved."))
