@@ -317,6 +317,7 @@ class SecurityEvent(models.Model):
         CLONED_KEY_SUSPECTED = "cloned_key_suspected", _("Security key refused: it may have been copied")
         BACKUP_CODES_GENERATED = "backup_codes_generated", _("New backup codes made")
         BACKUP_CODE_USED = "backup_code_used", _("Backup code used")
+        BACKUP_CODES_SAVED = "backup_codes_saved", _("Backup codes saved")
         ADMIN_DISABLED_TWO_FACTOR = "admin_disabled_two_factor", _("Admin switched two-factor authentication off")
         OPERATOR_DISABLED_TWO_FACTOR = "operator_disabled_two_factor", _("Operator switched two-factor authentication off")
         POLICY_CHANGED = "policy_changed", _("Account policy changed")

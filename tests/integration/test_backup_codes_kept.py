@@ -9,9 +9,10 @@ import pyotp
 import pytest
 from django.contrib.sessions.models import Session
 from django.test import Client
+from django.utils import translation
 
 from twostep.models import BackupCode, BackupCodeSet, SecurityEvent
-from twostep.services import authenticators, signin
+from twostep.services import activity, authenticators, signin
 from twostep.services.errors import InvalidCode, TwoFactorDisabled
 from twostep.services.factors import backup_codes
 
@@ -195,6 +196,31 @@ def test_used_backup_code_at_sign_in_page_says_so(client, enrolled):
     assert "That backup code was already used" in page and "check it for typos" not in page
 
 
+def saved_events(user):
+    return SecurityEvent.objects.filter(user=user, type=SecurityEvent.Type.BACKUP_CODES_SAVED)
+
+
+def test_confirming_saved_codes_in_the_pages_records_one_event_per_set(client, member, clock):
+    switch_on_in_pages(client, member, clock)
+    client.post("/security/backup-codes/saved")
+    client.post("/security/backup-codes/saved")  # the same set again: nothing new to record
+    event = saved_events(member).get()
+    assert event.actor_id == member.pk and event.ip == "127.0.0.1"
+    # The one description, on the user's own activity page and in Russian.
+    assert "Confirmed that the new backup codes are saved" in client.get("/security/activity").content.decode()
+    with translation.override("ru"):
+        assert activity.describe(event) == "Подтверждено, что новые резервные коды сохранены"
+    client.post("/security/backup-codes", {"password": PASSWORD})  # a new set, saved once more
+    client.post("/security/backup-codes/saved")
+    assert saved_events(member).count() == 2
+
+
+def test_confirming_an_already_saved_set_records_nothing(enrolled):
+    backup_codes.confirm_saved(enrolled.user, ORIGIN)
+    backup_codes.confirm_saved(enrolled.user, ORIGIN)
+    assert saved_events(enrolled.user).count() == 1
+
+
 # API ----------------------------------------------------------------------------------------
 
 def test_api_says_whether_the_set_was_saved_and_confirms_it(api, enrolled):
@@ -209,6 +235,15 @@ def test_api_says_whether_the_set_was_saved_and_confirms_it(api, enrolled):
     assert status["backup_codes_saved"] is True and status["backup_codes_saved_at"] == body["backup_codes_saved_at"]
     api.post("/me/backup-codes", {"password": PASSWORD})
     assert api.get("/me/two-factor").json()["backup_codes_saved"] is False
+
+
+def test_api_confirming_saved_codes_records_one_event(api, enrolled):
+    api.sign_in("member", enrolled=enrolled)
+    assert api.post("/me/backup-codes/saved").status_code == 200
+    assert api.post("/me/backup-codes/saved").status_code == 200
+    assert saved_events(enrolled.user).count() == 1
+    descriptions = [e["description"] for e in api.get("/me/security-events").json()["events"]]
+    assert descriptions.count("Confirmed that the new backup codes are saved") == 1
 
 
 def test_api_confirm_saved_without_two_factor_is_409(api, member):

@@ -109,7 +109,7 @@ def backup_codes_saved(request):
     """
     if not enabled(request.auth):
         raise TwoFactorDisabled()
-    code_set = backup_codes.confirm_saved(request.auth)
+    code_set = backup_codes.confirm_saved(request.auth, origin(request))
     return {"backup_codes_saved": True, "backup_codes_saved_at": code_set.saved_at,
             "backup_codes_generated_at": code_set.generated_at}
 

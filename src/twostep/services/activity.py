@@ -279,6 +279,7 @@ _BY_DETAIL = {
     Type.THROTTLED: _throttled,
     Type.BACKUP_CODE_USED: _backup_code_used,
     Type.BACKUP_CODES_GENERATED: _codes_generated,
+    Type.BACKUP_CODES_SAVED: lambda detail: _("Confirmed that the new backup codes are saved"),
     Type.POLICY_CHANGED: _policy,
     Type.USER_CREATED: _user_created,
     Type.SIGN_IN_FAILED: _sign_in_failed,

@@ -78,16 +78,21 @@ def is_saved(code_set: BackupCodeSet | None) -> bool | None:
     return None if code_set is None else code_set.saved_at is not None
 
 
-def confirm_saved(user: User, now: datetime | None = None) -> BackupCodeSet:
+def confirm_saved(user: User, origin: Origin | None = None, now: datetime | None = None) -> BackupCodeSet:
     """Record that the person has saved their current set; repeating it changes nothing.
 
-    Raises TwoFactorDisabled when the user has no set of codes.
+    The first confirmation of a set is audited; one conditional UPDATE decides which that is,
+    so of concurrent confirmations exactly one records the event. Raises TwoFactorDisabled when
+    the user has no set of codes.
     """
     now = now or clock.utcnow()
-    BackupCodeSet.objects.filter(user=user, saved_at__isnull=True).update(saved_at=now)
-    code_set = current_set(user)
-    if code_set is None:
-        raise TwoFactorDisabled()
+    with transaction.atomic():
+        saved = BackupCodeSet.objects.filter(user=user, saved_at__isnull=True).update(saved_at=now)
+        code_set = current_set(user)
+        if code_set is None:
+            raise TwoFactorDisabled()
+        if saved:
+            audit.record(Type.BACKUP_CODES_SAVED, user=user, actor=user, origin=origin)
     return code_set
 
 

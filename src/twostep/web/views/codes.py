@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
 from ... import codes_state
+from ...http import origin
 from ...services.errors import TwoFactorDisabled
 from ...services.factors import backup_codes
 from ...services.factors.backup_codes import NewCodes
@@ -85,7 +86,7 @@ def new_codes(request):
 def codes_saved(request):
     """Record that the person saved their current set, and stop showing it."""
     try:
-        backup_codes.confirm_saved(request.user)
+        backup_codes.confirm_saved(request.user, origin(request))
     except TwoFactorDisabled:
         return redirect("web:security")
     if codes_state.forget(request):
