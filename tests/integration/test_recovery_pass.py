@@ -230,6 +230,12 @@ def test_web_code_page_offers_the_pass_and_leads_to_a_new_authenticator(client, 
     response = client.post("/login/recovery-pass", {"code": code})
     assert response.status_code == 302 and response["Location"] == "/security/recover"
     assert "_auth_user_id" in client.session
+    page = client.get("/security/recover").content.decode()
+    assert "<h1>You signed in with a one-time sign-in pass</h1>" in page
+    # The section says what to do now; "Lost your phone?" is the backup-code sign-in's question.
+    assert '<h2 id="lost-heading">Set up a new authenticator</h2>' in page and "Lost your phone?" not in page
+    ru = client.get("/security/recover", HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert '<h2 id="lost-heading">Настройте новый аутентификатор</h2>' in ru
 
 
 def test_web_wrong_pass_is_refused(client, admin, enrolled):
