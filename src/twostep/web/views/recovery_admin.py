@@ -34,7 +34,8 @@ from .account_admin import (
     step_up_context,
     step_up_error,
 )
-from .common import next_param, render_throttled, signed_in_required, with_next
+from .common import render_throttled, signed_in_required
+from .signin import expired
 
 ISSUE_TEMPLATE = "twostep/recovery/issue.html"
 SHOWN_TEMPLATE = "twostep/recovery/pass_shown.html"
@@ -75,10 +76,10 @@ class ApproveForm(forms.Form):
 @never_cache
 def use_pass(request):
     """The second step with the admin's pass: then straight to registering a new authenticator."""
+    held = signin_state.held_login(request)  # read before pending_user forgets an expired sign-in
     user = signin_state.pending_user(request, SECOND_FACTOR)
     if user is None:
-        messages.info(request, NoPendingSignIn.default_message)
-        return redirect(with_next("web:login", next_param(request)))
+        return expired(request, held)
     context = {"pending_login": user.login}
     if request.method != "POST":
         return render(request, USE_TEMPLATE, {**context, "form": PassForm()})
@@ -91,7 +92,7 @@ def use_pass(request):
     except Throttled as error:
         return render_throttled(request, USE_TEMPLATE, context, error)
     except NoPendingSignIn:
-        return redirect("web:login")
+        return expired(request, held)
     except ServiceError as error:
         form.add_error("code", error.message)
         return render(request, USE_TEMPLATE, context, status=status_for(error))

@@ -28,8 +28,12 @@ def signed_in(request, user, target: str):
     return response
 
 
-def _expired(request, login: str = ""):
-    """Back to the password after the half sign-in expired, with the login typed in already."""
+def expired(request, login: str = ""):
+    """Back to the password after the half sign-in expired, with the login typed in already.
+
+    Every second-step page reads `login` with signin_state.held_login before it reads the held
+    user (which forgets an expired sign-in), and comes here when none is pending any more.
+    """
     if login:
         signin_state.keep_login_hint(request, login)
         messages.info(request, _("The sign-in took too long and was stopped to keep your account safe. "
@@ -114,23 +118,23 @@ def _second_step(request, method: str, form_class, template: str):
     if request.method != "POST":
         user = signin_state.pending_user(request, SECOND_FACTOR)
         if user is None:
-            return _expired(request, held)
+            return expired(request, held)
         return _second_step_page(request, user, template, form_class())
     form = form_class(request.POST)
     if not form.is_valid():
         user = signin_state.pending_user(request, SECOND_FACTOR)
         if user is None:
-            return _expired(request, held)
+            return expired(request, held)
         return _second_step_page(request, user, template, form, status=400)
     try:
         outcome = signin.second_factor(signin_state.of(request), method, form.cleaned_data["code"],
                                        origin(request))
     except NoPendingSignIn:
-        return _expired(request, held)
+        return expired(request, held)
     except ServiceError as error:
         user = signin_state.pending_user(request, SECOND_FACTOR)
         if user is None:
-            return _expired(request, held)
+            return expired(request, held)
         return _second_step_page(request, user, template, form, error=error)
     if outcome.recovery:
         # The lost-phone path: say how many codes are left and offer a new authenticator.

@@ -31,8 +31,8 @@ from ...services.errors import (
 from ...services.signin import AUTHENTICATED, SECOND_FACTOR
 from ..forms import PASSWORD_MAX
 from .codes import render_codes
-from .common import next_param, next_url, render_throttled, signed_in_required, with_next
-from .signin import signed_in
+from .common import next_param, next_url, render_throttled, signed_in_required
+from .signin import expired, signed_in
 
 ADD_TEMPLATE = "twostep/webauthn/add.html"
 KEY_TEMPLATE = "twostep/webauthn/sign_in_key.html"
@@ -141,37 +141,41 @@ def _finish_add(request, user, answer: CredentialForm, context):
 @never_cache
 def sign_in_key(request):
     """The second step with a security key or passkey: offered first to a user who has one."""
+    held = signin_state.held_login(request)  # read before pending_user forgets an expired sign-in
     user = signin_state.pending_user(request, SECOND_FACTOR)
     if user is None:
-        messages.info(request, NoPendingSignIn.default_message)
-        return redirect(with_next("web:login", next_param(request)))
-    session = signin_state.of(request)
+        return expired(request, held)
     context = {"next": next_param(request), "pending_login": user.login,
                "remember_days": user.account.remember_browser_days,
                "remember_checked": request.POST.get("remember") == "on"}
+    try:
+        return _key_step(request, user, context)
+    except NoPendingSignIn:  # it expired (or the password changed) while the key was being asked
+        return expired(request, held)
+
+
+def _key_step(request, user, context):
+    session = signin_state.of(request)
     status = 200
     answer = _answered(request) if request.method == "POST" else None
-    if answer is not None:
-        if not answer.is_valid():
-            context["page_error"], status = _form_error(answer), 400
+    if answer is not None and not answer.is_valid():
+        context["page_error"], status = _form_error(answer), 400
+    elif answer is not None:
+        try:
+            signin.second_factor(session, "webauthn", answer.cleaned_data["credential"], origin(request))
+        except Throttled as error:
+            context["options"] = {"publicKey": signin.webauthn_options(session, relying_party(request),
+                                                                       passkey=False)}
+            return render_throttled(request, KEY_TEMPLATE, context, error)
+        except NoPendingSignIn:
+            raise  # sign_in_key answers it
+        except ServiceError as error:
+            context["page_error"], status = error.message, status_for(error)
         else:
-            try:
-                signin.second_factor(session, "webauthn", answer.cleaned_data["credential"],
-                                               origin(request))
-            except Throttled as error:
-                context["options"] = {"publicKey": signin.webauthn_options(session, relying_party(request),
-                                                                           passkey=False)}
-                return render_throttled(request, KEY_TEMPLATE, context, error)
-            except NoPendingSignIn:
-                messages.info(request, NoPendingSignIn.default_message)
-                return redirect(with_next("web:login", next_param(request)))
-            except ServiceError as error:
-                context["page_error"], status = error.message, status_for(error)
-            else:
-                response = signed_in(request, user, next_url(request))
-                if context["remember_checked"]:  # only now, after both factors (scheb #253)
-                    signin_state.remember_browser(request, response)
-                return response
+            response = signed_in(request, user, next_url(request))
+            if context["remember_checked"]:  # only now, after both factors (scheb #253)
+                signin_state.remember_browser(request, response)
+            return response
     context["options"] = {"publicKey": signin.webauthn_options(session, relying_party(request), passkey=False)}
     return render(request, KEY_TEMPLATE, context, status=status)
 
