@@ -89,7 +89,8 @@ def test_scenario_account_requires_2fa(page, service, lang, person, tmp_path):
     sign_in(page, service, lang, newcomer)
     expect(page.get_by_role("heading", level=1)).to_have_text(say(lang, "Set up two-factor authentication"))
     expect(page.get_by_text(say(
-        lang, "Your organisation requires two-factor authentication. Set up an authenticator app to continue."))
+        lang, "Your organisation requires two-factor authentication. Set up an authenticator app or a security key "
+              "to continue."))
     ).to_be_visible()
     look(page, lang, "setup-required")
     page.goto(f"{service.url}/security")

@@ -41,6 +41,8 @@ def _sign_in(detail: dict) -> str:
         return _("Signed in with the password on a remembered browser")
     if method == "totp_setup":
         return _("Signed in by setting up an authenticator app")
+    if method == "webauthn_setup":
+        return _("Signed in by registering a security key or passkey")
     if method == "recovery_pass":
         return _("Signed in with a one-time sign-in pass")
     if method == "webauthn":

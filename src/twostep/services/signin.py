@@ -344,10 +344,17 @@ def passkey(session: Session, credential, origin: Origin) -> Outcome:
     return _complete(session, user, origin, webauthn_factor.METHOD, (*verified.amr, "mfa"), verified=verified)
 
 
-def setup_done(session: Session, user: User, origin: Origin) -> Outcome:
-    """Sign in a held user whose forced setup just confirmed their first authenticator."""
+def setup_done(session: Session, user: User, origin: Origin, authenticator=None) -> Outcome:
+    """Sign in a held user whose forced setup just confirmed their first authenticator.
+
+    An app by default; a security key or passkey registered instead (`authenticator`) is what
+    the sign-in proved with the password (RFC 8176: hwk, or swk for a key that may be copied).
+    """
     if session.signed_in_user() is not None:
         return Outcome(AUTHENTICATED, user)
+    if authenticator is not None and authenticator.kind == webauthn_factor.KIND:
+        amr = ("pwd", *webauthn_factor.amr_of(authenticator, user_verified=False), "mfa")
+        return _complete(session, user, origin, "webauthn_setup", amr)
     return _complete(session, user, origin, "totp_setup", ("pwd", "otp", "mfa"))
 
 

@@ -97,7 +97,8 @@ class UserLanguageMiddleware:
 
 @cache
 def _setup_paths() -> frozenset[str]:
-    names = ("web:setup", "web:setup_confirm", "web:logout", "web:language", "web:healthz",
+    # A security key or passkey may be the first authenticator as well as an app.
+    names = ("web:setup", "web:setup_confirm", "web:add_key", "web:logout", "web:language", "web:healthz",
              "web:readyz")
     return frozenset(reverse(name) for name in names)
 

@@ -28,13 +28,16 @@ START_TEMPLATE = "twostep/security/setup_start.html"
 SCAN_TEMPLATE = "twostep/security/setup.html"
 
 
-def _who(request):
-    """Return (user, forced): who may set up now, and whether they are only half signed in."""
+def who_sets_up(request):
+    """Return (user, forced): who may set up now, and whether they are only half signed in.
+
+    The security-key page asks the same: a person held here by the policy may register a key.
+    """
     user = signin_state.setup_user(request)
     return user, user is not None and not request.user.is_authenticated
 
 
-def _expired(request):
+def expired(request):
     messages.info(request, _("Your sign-in expired. Please sign in again to set up your authenticator."))
     return redirect(with_next("web:login", reverse("web:setup")))
 
@@ -64,9 +67,9 @@ def _render_scan(request, user, forced, pending, form, status=200):
 @require_http_methods(["GET", "HEAD", "POST"])
 @never_cache
 def setup(request):
-    user, forced = _who(request)
+    user, forced = who_sets_up(request)
     if user is None:
-        return _expired(request)
+        return expired(request)
     fresh = signin_state.password_is_fresh(request)
     context = _base_context(request, user, forced)
     if request.method != "POST":
@@ -92,9 +95,9 @@ def setup(request):
 @require_POST
 @never_cache
 def confirm(request):
-    user, forced = _who(request)
+    user, forced = who_sets_up(request)
     if user is None:
-        return _expired(request)
+        return expired(request)
     form = AppCodeForm(request.POST, auto_id="setup_%s")
     status = 400
     if form.is_valid():

@@ -10,8 +10,11 @@ from __future__ import annotations
 import json
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
@@ -30,8 +33,9 @@ from ...services.errors import (
 )
 from ...services.signin import AUTHENTICATED, SECOND_FACTOR
 from ..forms import PASSWORD_MAX
+from . import setup
 from .codes import render_codes
-from .common import next_param, next_url, render_throttled, signed_in_required
+from .common import next_param, next_url, render_throttled
 from .signin import expired, signed_in
 
 ADD_TEMPLATE = "twostep/webauthn/add.html"
@@ -81,18 +85,25 @@ def _form_error(form: CredentialForm) -> str:
 
 @sensitive_post_parameters("password")
 @require_http_methods(["GET", "HEAD", "POST"])
-@signed_in_required
 @never_cache
 def add(request):
-    user = request.user
+    """Add a key for the signed-in user, or as the first authenticator of one the policy holds."""
+    held = signin_state.held_login(request)  # read before setup_user forgets an expired setup
+    user, forced = setup.who_sets_up(request)
+    if user is None:
+        if held:  # held by the policy until the setup expired
+            return setup.expired(request)
+        return redirect_to_login(request.get_full_path(), reverse(settings.LOGIN_URL))
     fresh = signin_state.password_is_fresh(request)
     form = AddKeyForm(require_password=not fresh)
-    context = {"form": form}
+    # Held by the policy, the page leads back to the app setup or out, never to the security page
+    # (the setup pages' way out, setup_leave.html, reads the same two names).
+    context = {"form": form, "forced": forced, "policy_requires": signin_state.setup_required(request)}
     if request.method != "POST":
         return render(request, ADD_TEMPLATE, context)
     answer = _answered(request)
     if answer is not None:
-        return _finish_add(request, user, answer, context)
+        return _finish_add(request, user, forced, answer, context)
     form = context["form"] = AddKeyForm(request.POST, require_password=not fresh)
     if not form.is_valid():
         return render(request, ADD_TEMPLATE, context, status=400)
@@ -117,7 +128,7 @@ def add(request):
                                           "passkey": form.cleaned_data["passkey"]})
 
 
-def _finish_add(request, user, answer: CredentialForm, context):
+def _finish_add(request, user, forced: bool, answer: CredentialForm, context):
     if not answer.is_valid():
         context["page_error"] = _form_error(answer)
         return render(request, ADD_TEMPLATE, context, status=400)
@@ -127,7 +138,10 @@ def _finish_add(request, user, answer: CredentialForm, context):
     except ServiceError as error:
         context["page_error"] = error.message
         return render(request, ADD_TEMPLATE, context, status=status_for(error))
-    signin_state.keep_session_with_new_factor(request, user)  # the user's other sessions ended with the new factor
+    if forced:  # the key is the second factor the policy asked for: the sign-in completes with it
+        signin.setup_done(signin_state.of(request), user, origin(request), authenticator=done.authenticator)
+    else:
+        signin_state.keep_session_with_new_factor(request, user)  # the user's other sessions ended with the new factor
     signin_state.recovered(request)
     if done.backup_codes is not None:
         return render_codes(request, request.user, done.backup_codes, first_time=True)
