@@ -44,6 +44,7 @@ def own_ids(user, **kwargs):
     ("password", "password alone"),
     ("remembered_browser", "remembered browser"),
     ("totp_setup", "setting up an authenticator"),
+    ("webauthn_setup", "registering a security key or passkey"),
 ])
 def test_describe_sign_in_names_the_factor(member, method, words):
     assert words in activity.describe(event(Type.SIGN_IN, member, method=method))
