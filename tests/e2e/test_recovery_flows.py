@@ -123,6 +123,9 @@ def test_scenario_admin_recovery_pass(page, service, lang, person, tmp_path):
     page.wait_for_url(re.compile(r"/security/recover$"))
     # The page speaks of the pass, not of a backup code.
     expect(page.get_by_role("heading", level=1)).to_have_text(say(lang, "You signed in with a one-time sign-in pass"))
+    # What to do now, not the backup-code sign-in's "Lost your phone?".
+    expect(page.get_by_role("heading", level=2, name=say(lang, "Set up a new authenticator"))).to_be_visible()
+    expect(page.get_by_role("heading", name=say(lang, "Lost your phone?"))).to_have_count(0)
     look(page, lang, "recovery-pass-recover")
     page.get_by_role("button", name=exactly(lang, "Register a new authenticator")).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(say(lang, "Register your new authenticator"))

@@ -8,7 +8,18 @@ import pytest
 from playwright.sync_api import expect
 
 from .conftest import DESKTOP, PASSWORD, _start, look
-from .steps import enrol, exactly, give_password_if_asked, say, sign_in, submit, two_factor_section
+from .steps import (
+    enrol,
+    exactly,
+    give_password_if_asked,
+    leave_codes_page,
+    say,
+    sign_in,
+    sign_out,
+    submit,
+    two_factor_section,
+)
+from .test_webauthn import add_key, at_localhost, virtual_authenticator
 
 MIN_TARGET = 44  # px: WCAG 2.5.5 (AAA) and the platforms' guidelines; 2.5.8 (AA) asks 24
 
@@ -53,6 +64,26 @@ def test_scenario_expired_sign_in_keeps_the_login(page, hurried_service, lang, p
     expect(page.get_by_label(say(lang, "Login"), exact=True)).to_have_value(me.login)
     expect(page.get_by_label(say(lang, "Password"), exact=True)).to_be_focused()
     look(page, lang, "sign-in-expired-login-kept")
+
+
+def test_scenario_expired_key_step_keeps_the_login(page, hurried_service, lang, person):
+    service = hurried_service
+    site = at_localhost(service)  # a WebAuthn RP ID must be a domain
+    login = service.make_user(person("kira"))
+    virtual_authenticator(page)
+    sign_in(page, site, lang, login)
+    add_key(page, lang, "YubiKey")
+    expect(page.get_by_role("heading", level=1)).to_have_text(say(lang, "Your backup codes"))
+    leave_codes_page(page, lang)
+    sign_out(page, lang)
+    sign_in(page, site, lang, login)  # the key's page expires before it is shown
+    expect(page.get_by_role("heading", level=1)).to_have_text(say(lang, "Sign in"))
+    expect(page.get_by_role("status")).to_have_text(say(
+        lang, "The sign-in took too long and was stopped to keep your account safe. "
+              "Enter your password again to continue."))
+    expect(page.get_by_label(say(lang, "Login"), exact=True)).to_have_value(login)
+    expect(page.get_by_label(say(lang, "Password"), exact=True)).to_be_focused()
+    look(page, lang, "sign-in-expired-key-login-kept")
 
 
 def test_scenario_stale_security_page_asks_once_then_lets_changes_through(page, returning_service, lang,

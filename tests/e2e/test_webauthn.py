@@ -217,3 +217,35 @@ def test_scenario_another_users_key_answer_is_refused(page, service, lang, perso
     post_credential(page, firsts)
     heading(page, lang, "Use your security key")
     assert error_text(page)
+
+
+def require_two_factor(service, account: str) -> None:
+    with sqlite3.connect(_data_dir(service) / "twostep.sqlite3") as db:
+        db.execute("UPDATE twostep_account SET require_two_factor = 1 WHERE name = ?", (account,))
+
+
+def test_scenario_held_by_the_policy_a_key_is_enough(page, service, lang, person):
+    account = f"Keys-{lang}"
+    service.make_account(account, person("kofi"))
+    login = service.make_user(person("lena"), account=account)
+    require_two_factor(service, account)
+    site = at_localhost(service)
+    virtual_authenticator(page)
+    sign_in(page, site, lang, login)
+    heading(page, lang, "Set up two-factor authentication")
+    page.get_by_role("link", name=exactly(lang, "Add a security key or passkey instead")).click()
+    heading(page, lang, "Add a security key or passkey")
+    # Held here: the ways lead back to the app setup or out, none to the security page.
+    page.get_by_role("link", name=exactly(lang, "Set up an authenticator app instead")).wait_for()
+    assert page.get_by_role("button", name=exactly(lang, "Sign out and set up later")).count() == 1
+    assert page.get_by_role("link", name=exactly(lang, "Back to account security")).count() == 0
+    assert page.get_by_role("navigation", name=say(lang, "Main")).count() == 0
+    look(page, lang, "webauthn-add-held")
+    page.get_by_role("textbox", name=re.compile(rf"^{re.escape(say(lang, 'Name'))}(\s|$)")).fill("YubiKey")
+    page.get_by_role("button", name=exactly(lang, "Continue")).click()
+    with page.expect_navigation():
+        page.get_by_role("button", name=exactly(lang, "Register it")).click()
+    heading(page, lang, "Your backup codes")  # signed in by the key, the codes follow
+    assert len(codes_on_page(page)) == 10
+    leave_codes_page(page, lang)
+    assert service.show(login)["two_factor_enabled"] is True
