@@ -30,6 +30,9 @@ def test_scenario_security_activity(page, service, lang, person, tmp_path):
     expect(events.first).to_be_visible()
     assert events.count() >= 3  # created, 2FA on, backup codes, sign-ins
     assert bruno not in page.get_by_role("main").inner_text()
+    # Saying the backup codes are kept is on record too, in the one description.
+    saved = say(lang, "Confirmed that the new backup codes are saved")
+    expect(page.locator("ul.events")).to_contain_text(saved)
     pager = page.get_by_role("navigation", name=say(lang, "Pages"))
     expect(pager.get_by_role("link")).to_have_count(0)  # one page: nothing newer, nothing older
     look(page, lang, "activity-own", desktop=True)
@@ -43,6 +46,7 @@ def test_scenario_security_activity(page, service, lang, person, tmp_path):
     expect(page.get_by_role("heading", level=1)).to_have_text(
         say(lang, "Security activity of %(account)s", account=account))
     expect(page.locator("ul.events")).to_contain_text(bruno)
+    expect(page.locator("ul.events")).to_contain_text(saved)
     look(page, lang, "activity-account", desktop=True)
 
     page.get_by_label(re.compile("^" + re.escape(say(lang, "User (login)")))).fill(anna.login)

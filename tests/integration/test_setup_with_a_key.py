@@ -50,6 +50,7 @@ def test_person_held_by_the_policy_registers_a_key_and_is_released(client, membe
     assert "Sign out and set up later" in text and 'href="/security/setup"' in text
     assert 'href="/security"' not in text  # it would only lead back here
     assert 'name="password"' not in text  # the password was given a moment ago
+    assert "You get backup codes with it" in text and "beside your app" not in text  # no app to keep it beside
 
     done = register(client, SoftKey(), passkey=passkey)
     assert done.status_code == 302 and done["Location"] == "/security/backup-codes/new"
