@@ -299,3 +299,9 @@ def test_mixed_right_and_wrong_sign_ins_at_once_meet_no_database_error(make_user
     results = race(16, sign_in)
     assert unexpected(results, InvalidCredentials, InvalidCode) == []
     assert outcomes(results) == Counter({"ok": 8, "InvalidCredentials": 4, "InvalidCode": 4})
+
+
+def test_concurrent_confirmations_that_codes_are_saved_record_one_event(enrolled, postgres_only):
+    results = race(8, lambda i: backup_codes.confirm_saved(enrolled.user, ORIGIN).saved_at)
+    assert len(set(results)) == 1, results  # every answer names the one saved_at
+    assert SecurityEvent.objects.filter(user=enrolled.user, type=SecurityEvent.Type.BACKUP_CODES_SAVED).count() == 1
