@@ -39,7 +39,7 @@ from functools import cached_property
 from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpResponse, parse_cookie
 from django.template.loader import render_to_string
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils import translation
 from django.utils.cache import add_never_cache_headers
 from django.utils.module_loading import import_string
@@ -106,9 +106,14 @@ class EarlyRefusal:
 
     @cached_property
     def paths(self) -> dict[str, str]:
-        # Made on first use, outside any request, so no script prefix is in the paths; the
-        # WSGI server gives PATH_INFO without it too.
-        return {reverse("web:login"): PAGE, reverse("api:login"): API}
+        """The two sign-in paths as PATH_INFO has them: without the script prefix (SCRIPT_NAME)."""
+        prefix = get_script_prefix()
+
+        def bare(name: str) -> str:
+            path = reverse(name)
+            return "/" + path[len(prefix):] if path.startswith(prefix) else path
+
+        return {bare("web:login"): PAGE, bare("api:login"): API}
 
     @cached_property
     def _answer(self):

@@ -75,6 +75,18 @@ def test_nothing_but_the_two_sign_in_posts_is_looked_at(method, path):
     assert gate.asked == []  # not even the gate's lock
 
 
+def test_the_paths_are_found_without_the_script_prefix_the_thread_last_served():
+    from django.urls import set_script_prefix
+
+    set_script_prefix("/auth/")  # as Django leaves it after serving a request under /auth
+    try:
+        early, _ = layer(wait=4)
+        assert early.retry_after(environ(path="/login")) == 4
+        assert early.retry_after(environ(path="/api/v1/auth/login")) == 4
+    finally:
+        set_script_prefix("/")
+
+
 def test_a_browser_with_a_device_cookie_goes_on_to_django():
     early, _ = layer(wait=4)
     cookie = device_cookie("member")
