@@ -36,6 +36,7 @@ import hashlib
 import http.client
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -864,15 +865,27 @@ def flood(server: Server, users: dict, members: list[str], strangers: list[str],
     site = Twostep(server)
     browsers = [Browser(server.port, address=f"10.77.{rep}.{i + 1}") for i in range(len(members))]
     # Each member signed in on this browser before: whatever cookies that left stay in the jar.
+    # Sixteen new browsers at once on a busy machine can find the hashing gate full; like a
+    # person, a member refused with 503 tries again a little later (a few times), so that each
+    # starts the flood with the device cookie a real member would have.
     def first_sign_in(browser: Browser, login: str) -> None:
-        with contextlib.suppress(FlowError, OSError, http.client.HTTPException):
-            site.web(browser, creds, login, "any")
+        for _ in range(8):
+            try:
+                site.web(browser, creds, login, "any")
+                return
+            except FlowError as error:
+                if error.status != 503:
+                    return
+            except (OSError, http.client.HTTPException):
+                browser.close()
+            time.sleep(1.0 + random.random())
 
     earlier = [threading.Thread(target=first_sign_in, args=pair, daemon=True) for pair in zip(browsers, members, strict=True)]
     for thread in earlier:
         thread.start()
     for thread in earlier:
         thread.join(timeout=REQUEST_TIMEOUT * 5 + 5)
+    with_cookie = sum(1 for browser in browsers if "twostep_device" in browser.cookies)
     # One CSRF cookie and token, reused by every stranger (a script fetches it once).
     opener = Browser(server.port, address="198.18.0.1")
     _, _, content = opener.request("GET", "/login")
@@ -950,7 +963,8 @@ def flood(server: Server, users: dict, members: list[str], strangers: list[str],
         "rep": rep + 1, "flood_rate_per_s": round(rate, 1), "flood_sent": sent[0], "flood_late": late[0],
         "flood_statuses": {str(k): v for k, v in statuses.items()},
         "flood_retry_after": {str(k): v for k, v in retry_after.items() if v},
-        "members": len(members), "member_signins": run.measured_ok, "member_attempts": attempts,
+        "members": len(members), "members_with_device_cookie": with_cookie,
+        "member_signins": run.measured_ok, "member_attempts": attempts,
         "member_signins_per_s": round(run.rate, 2),
         "member_success_pct": round(100 * run.measured_ok / attempts, 1) if attempts else 0.0,
         "member_p50_ms": _ms(run.percentile(50)), "member_p99_ms": _ms(run.percentile(99)),
@@ -963,7 +977,8 @@ def flood(server: Server, users: dict, members: list[str], strangers: list[str],
         f"{f' ({late[0]} sent late)' if late[0] else ''}, answers "
         + ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items(), key=str))
         + f"; Retry-After on {sum(retry_after.values())}")
-    say(f"         members: {run.measured_ok}/{attempts} signed in ({result['member_success_pct']} %, "
+    say(f"         members ({with_cookie} of {len(members)} with a device cookie from their first sign-in): "
+        f"{run.measured_ok}/{attempts} signed in ({result['member_success_pct']} %, "
         f"{run.rate:.1f}/s), "
         f"p50 {result['member_p50_ms']} ms, p99 {result['member_p99_ms']} ms"
         + (f", failures {dict(run.errors)}" if run.errors else ""))

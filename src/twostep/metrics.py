@@ -54,6 +54,9 @@ def _make_counters() -> dict:
         "busy": Counter("password_checks_busy", "Password checks answered 503 because the hashing gate "
                         "was full, by lane (priority: a device cookie or a signed-in person).", ["lane"],
                         namespace=_NAMESPACE),
+        "early": Counter("sign_ins_refused_early", "Sign-ins answered 503 before Django because the hashing "
+                         "gate was full (also counted in password_checks_busy), by transport (page, api).",
+                         ["transport"], namespace=_NAMESPACE),
     }
 
 
@@ -86,6 +89,11 @@ def _count(type: str, detail: dict) -> None:
 def count_busy(priority: bool) -> None:
     """Count a password check refused at the hashing gate (no event: nothing was decided)."""
     _counters()["busy"].labels("priority" if priority else "normal").inc()
+
+
+def count_early_refusal(transport: str) -> None:
+    """Count a sign-in refused in front of Django (early_refusal.py) while the gate was full."""
+    _counters()["early"].labels(_label(transport)).inc()
 
 
 class _QueueCollector:

@@ -31,6 +31,13 @@ DEFAULT_WORKERS = 2
 # that a burst of new browsers waits for a slot (bounded by the gate's deadline) instead of
 # being refused for want of a place in the queue.
 DEFAULT_THREADS = 16
+# Connections a worker holds at once, waiting for a thread or kept alive (gunicorn's
+# `worker_connections`, 1000 by default). Every request, a kept-alive member's next one
+# included, waits for a thread in one first-come queue of these connections; under a flood of new
+# connections gunicorn's default let up to a thousand strangers queue ahead of it. A few per
+# thread keep that queue short; further connections wait in the kernel's listen backlog until the
+# worker takes them (docs/admission.md).
+CONNECTIONS_PER_THREAD = 4
 
 
 def hash_slots(workers: int) -> int:
@@ -46,6 +53,11 @@ def hash_queue_length(threads: int, slots: int) -> int:
     """Return how many strangers' sign-ins may wait for a hash: every thread but the hashing ones
     and one kept free for a member (at least one)."""
     return max(1, threads - slots - 1)
+
+
+def worker_connections(threads: int) -> int:
+    """Return the connections a worker with `threads` threads accepts at once (gunicorn's worker_connections)."""
+    return max(1, threads) * CONNECTIONS_PER_THREAD
 
 
 def address(host: str, port: int) -> str:
@@ -248,6 +260,7 @@ def serve(host: str, port: int, *, workers: int, threads: int, trusted_proxies: 
         "worker_class": "gthread",
         "workers": workers,
         "threads": threads,
+        "worker_connections": worker_connections(threads),
         "accesslog": "-",
         "errorlog": "-",
         "loglevel": log_level,

@@ -208,3 +208,25 @@ def test_serve_keeps_a_thread_free_for_members():
 
     assert [server.hash_queue_length(threads, 1) for threads in (1, 2, 4, 8)] == [1, 1, 2, 6]
     assert server.hash_queue_length(4, 2) == 1
+
+
+def test_serve_keeps_the_queue_for_a_thread_short(monkeypatch):
+    """A worker accepts a few connections per thread, not gunicorn's thousand: a kept-alive
+    member's request never queues behind a flood's worth of strangers' connections."""
+    from twostep import server
+
+    seen = {}
+
+    class Fake:
+        def __init__(self, options):
+            seen.update(options)
+
+        def run(self):
+            pass
+
+    monkeypatch.setattr(server, "Server", Fake)
+    server.serve("127.0.0.1", 8000, workers=2, threads=16, trusted_proxies=[], log_level="warning",
+                 ready_line="", queue_worker=False)
+    assert seen["threads"] == 16 and seen["worker_connections"] == 64
+    # Room left for kept-alive connections beside the busy threads (gunicorn's max_keepalived).
+    assert seen["worker_connections"] - seen["threads"] > 0
