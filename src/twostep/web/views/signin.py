@@ -28,8 +28,12 @@ def signed_in(request, user, target: str):
     return response
 
 
-def _expired(request, login: str = ""):
-    """Back to the password after the half sign-in expired, with the login typed in already."""
+def _expired(request, held_login=None):
+    """Back to the password after the half sign-in expired, with the login typed in already.
+
+    `held_login`: signin_state.held_login's answer, read before the held state was dropped.
+    """
+    login = held_login() if held_login is not None else ""
     if login:
         signin_state.keep_login_hint(request, login)
         messages.info(request, _("The sign-in took too long and was stopped to keep your account safe. "
@@ -110,7 +114,7 @@ def _second_step_page(request, user, template: str, form, *, status: int = 200, 
 def _second_step(request, method: str, form_class, template: str):
     # A right code needs neither the page's menu nor a second read of the held user: the page is
     # built only when it is shown.
-    held = signin_state.held_login(request)  # read before pending_user forgets an expired sign-in
+    held = signin_state.held_login(request)  # the session read before pending_user forgets an expired sign-in
     if request.method != "POST":
         user = signin_state.pending_user(request, SECOND_FACTOR)
         if user is None:
