@@ -52,7 +52,7 @@ class SessionStore(DatabaseSessionStore):
         connection = connections[using]
         quote = connection.ops.quote_name
         meta = self.model._meta
-        sql = (f"SELECT {quote(meta.get_field('session_data').column)} FROM {quote(meta.db_table)} "
+        sql = (f"SELECT {quote(meta.get_field('session_data').column)} FROM {quote(meta.db_table)} "  # noqa: S608 — quoted names, values bound
                f"WHERE {quote(meta.pk.column)} = %s AND {quote(meta.get_field('expire_date').column)} > %s")
         with connection.cursor() as cursor:
             cursor.execute(sql, [key, connection.ops.adapt_datetimefield_value(timezone.now())])

@@ -89,7 +89,7 @@ class DatabaseStore:
         fields = {f.name: quote(f.column) for f in Throttle._meta.concrete_fields}
         at = connection.ops.adapt_datetimefield_value(now)
         rows = ", ".join(["(%s, 1, 1, NULL, %s)"] * len(keys))
-        sql = (f"INSERT INTO {quote(Throttle._meta.db_table)} ({fields['key']}, {fields['failures']}, "
+        sql = (f"INSERT INTO {quote(Throttle._meta.db_table)} ({fields['key']}, {fields['failures']}, "  # noqa: S608 — quoted names, values bound
                f"{fields['pending']}, {fields['blocked_until']}, {fields['updated_at']}) VALUES {rows} "
                f"ON CONFLICT ({fields['key']}) DO NOTHING RETURNING {fields['key']}")
         with connection.cursor() as cursor:
@@ -177,7 +177,7 @@ class DatabaseStore:
             settled = f"{column['failures']} <= 1"
             if cleared:
                 settled = f"({column['key']} IN ({', '.join(['%s'] * len(cleared))}) OR {settled})"
-            sql = (f"DELETE FROM {table} WHERE {column['key']} IN ({marks}) AND ({column['updated_at']} < %s "
+            sql = (f"DELETE FROM {table} WHERE {column['key']} IN ({marks}) AND ({column['updated_at']} < %s "  # noqa: S608 — quoted names, values bound
                    f"OR (({column['pending']} <= 1 OR {column['updated_at']} < %s) AND {settled}))")
             return sql, [*chosen, adapt(now - WINDOW), adapt(now - LEASE), *cleared]
 
@@ -310,33 +310,6 @@ class RedisStore:
     def fail(self, keys, now: datetime, delay_for) -> None:
         """Same contract as DatabaseStore.fail."""
         self._run("fail", sorted(set(keys)), now, delay_for)
-
-    def _delete_settled(self, clear, give_back, now: datetime) -> set[str]:
-        """Delete, in one statement, the rows this success leaves at nothing; return the keys left.
-
-        A row ends at nothing when (as _locked_rows and succeed would see it) its window is over,
-        or it has at most this attempt pending and, for a key given back, at most this failure.
-        The DELETE's condition is checked on each row as it is deleted (under its lock), so a
-        row another attempt changed meanwhile is left for the locked path.
-        """
-        keys = [*clear, *give_back]
-        if not keys:
-            return set()
-        quote = connection.ops.quote_name
-        column = {f.name: quote(f.column) for f in Throttle._meta.concrete_fields}
-        adapt = connection.ops.adapt_datetimefield_value
-
-        def marks(items):
-            return ", ".join(["%s"] * len(items)) or "NULL"
-
-        sql = (f"DELETE FROM {quote(Throttle._meta.db_table)} WHERE {column['key']} IN ({marks(keys)}) AND ("
-               f"{column['updated_at']} < %s OR (({column['pending']} <= 1 OR {column['updated_at']} < %s) "
-               f"AND ({column['key']} IN ({marks(clear)}) OR {column['failures']} <= 1)))")
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [*keys, adapt(now - WINDOW), adapt(now - LEASE), *clear])
-            if cursor.rowcount == len(keys):
-                return set()
-        return set(keys)  # which ones are left, the locked read says
 
     def succeed(self, clear, give_back, now: datetime) -> None:
         """Same contract as DatabaseStore.succeed."""
