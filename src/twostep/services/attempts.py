@@ -92,9 +92,11 @@ def spend(user_id: int, piece, proof, origin: Origin, *, purpose: str, stamp: st
                 return NoPendingSignIn()
             return count_failure(user, now, origin, method, purpose)
         throttling.reset_second_factor(user)
-        result = replace(result, backup_codes_remaining=backup_codes_factor.remaining(user), user=user)
-        if method == backup_codes_factor.METHOD:
+        if method == backup_codes_factor.METHOD:  # the count this use left, read under the lock
+            result = replace(result, backup_codes_remaining=backup_codes_factor.remaining(user), user=user)
             backup_codes_factor.announce_use(user, origin, result.backup_codes_remaining, purpose)
+        else:  # unchanged by this proof: read only by whoever shows it
+            result = replace(result, user=user)
         if purpose == "sign_in":
             record_sign_in(user, origin, method=method)
         return None

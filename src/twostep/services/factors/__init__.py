@@ -40,7 +40,7 @@ class Verified:
     authenticator_id: int | None = None
     # Signed in without any authenticator (backup code, admin's pass): offer a new one.
     recovery: bool = False
-    backup_codes_remaining: int | None = None  # filled in by the sign-in flow
+    backup_codes_remaining: int | None = None  # after a backup code, what it left; else None
     # The user's row as the attempt left it (read locked, account included): filled in by the
     # sign-in flow, which signs this one in rather than reading the row again.
     user: object | None = None
