@@ -62,6 +62,8 @@ ALLAUTH_PY = str(ALLAUTH_VENV / "bin" / "python")
 ALLAUTH_SITE = BENCH / "allauth_site"
 PASSWORD = "bench password long enough"
 TWOSTEP_PORT = int(os.environ.get("BENCH_TWOSTEP_PORT", 8106))
+# Threads per twostep worker: empty for `twostep serve`'s default (to measure p99 against threads).
+TWOSTEP_THREADS = os.environ.get("BENCH_TWOSTEP_THREADS", "").strip()
 ALLAUTH_PORT = int(os.environ.get("BENCH_ALLAUTH_PORT", 8116))
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/twostep_bench")
 # The protected JSON page of the fifth request: main has no GET /api/v1/me; the smallest
@@ -700,7 +702,8 @@ def fresh_copy(side: str, place: Path, hasher: str, params: dict, *, postgres: b
 
 def start_twostep(data: Path, hasher: str, *, postgres: bool = False, **more) -> Server:
     env = twostep_env(data, hasher, database_url=PG_URL if postgres else None, **more)
-    return Server("twostep", [TWOSTEP_PY, "-m", "twostep", "serve", "--port", str(TWOSTEP_PORT)], env,
+    threads = ["--threads", TWOSTEP_THREADS] if TWOSTEP_THREADS else []
+    return Server("twostep", [TWOSTEP_PY, "-m", "twostep", "serve", "--port", str(TWOSTEP_PORT), *threads], env,
                   TWOSTEP_PORT, "/healthz")
 
 

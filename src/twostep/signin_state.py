@@ -290,12 +290,21 @@ def end_if_expired(request) -> None:
 LOGIN_HINT = "twostep_login_hint"
 
 
-def held_login(request) -> str:
-    """Return the login of the half-done sign-in this session holds (expired or not), else ""."""
+def held_login(request):
+    """Return a function giving the login of the half-done sign-in this session holds now
+    (expired or not), else "".
+
+    The session is read now, before pending_user forgets an expired sign-in; the user's row
+    only if the function is called (a page that shows the held user has the login already).
+    """
     uid = (of(request).held() or {}).get("uid")
-    if not isinstance(uid, int):
-        return ""
-    return User.objects.filter(pk=uid, is_active=True).values_list("login", flat=True).first() or ""
+
+    def login() -> str:
+        if not isinstance(uid, int):
+            return ""
+        return User.objects.filter(pk=uid, is_active=True).values_list("login", flat=True).first() or ""
+
+    return login
 
 
 def keep_login_hint(request, login: str) -> None:

@@ -305,3 +305,26 @@ def test_concurrent_confirmations_that_codes_are_saved_record_one_event(enrolled
     results = race(8, lambda i: backup_codes.confirm_saved(enrolled.user, ORIGIN).saved_at)
     assert len(set(results)) == 1, results  # every answer names the one saved_at
     assert SecurityEvent.objects.filter(user=enrolled.user, type=SecurityEvent.Type.BACKUP_CODES_SAVED).count() == 1
+
+
+def test_right_passwords_at_once_from_one_address_all_sign_in_and_leave_nothing_counted(
+        postgres_only, make_user, clock):
+    """Colleagues behind one address sign in together: the shared address row is counted and
+    given back by each, with no lost update and no deadlock; nothing stays counted after."""
+    from twostep.models import Throttle
+
+    for i in range(12):
+        make_user(f"colleague{i:02d}")
+    results = race(12, lambda i: signin.check_password(f"colleague{i:02d}", PASSWORD, ORIGIN))
+    assert unexpected(results) == []
+    assert Throttle.objects.count() == 0
+
+
+def test_one_right_password_sent_many_times_at_once_signs_in_each_time(postgres_only, member, clock):
+    """A form sent again and again (both keys shared by every attempt): each waits its turn or
+    passes, none meets a database error, and the counters end at nothing."""
+    from twostep.models import Throttle
+
+    results = race(8, lambda i: signin.check_password("member", PASSWORD, ORIGIN))
+    assert unexpected(results) == []
+    assert Throttle.objects.count() == 0

@@ -338,3 +338,55 @@ def test_attempts_being_checked_hold_back_one_that_their_failing_would_block(mem
     with pytest.raises(Throttled) as refused:
         signin.check_password("member", PASSWORD, ORIGIN)
     assert refused.value.retry_after == 60
+
+
+def throttle_rows() -> dict:
+    from twostep.models import Throttle
+
+    return {key: (failures, pending) for key, failures, pending
+            in Throttle.objects.values_list("key", "failures", "pending")}
+
+
+def test_right_password_leaves_no_counter_behind(member, clock):
+    """The usual sign-in: counted as it starts (one INSERT), forgotten when right (one DELETE)."""
+    signin.check_password("member", PASSWORD, ORIGIN)
+    assert throttle_rows() == {}
+
+
+def test_right_password_gives_the_address_back_only_its_own_attempt(member, make_user, clock):
+    """Another login's failures from the address stay counted; this login starts from nothing."""
+    from twostep.services import throttling
+
+    make_user("colleague")
+    wrong_password("colleague")
+    wrong_password("colleague")
+    signin.check_password("member", PASSWORD, ORIGIN)
+    colleague_key, address = throttling.password_keys("colleague", ORIGIN.ip)
+    assert throttle_rows() == {colleague_key: (2, 0), address: (2, 0)}
+
+
+def test_right_password_with_another_attempt_pending_keeps_that_one_counted(member, clock):
+    """A row with an attempt still being checked is not deleted: the locked path settles it."""
+    from twostep.core import clock as core_clock
+    from twostep.services import throttling
+
+    keys = throttling.password_keys("member", ORIGIN.ip)
+    throttling.reserve_password_attempt(keys, core_clock.utcnow())  # being checked elsewhere
+    signin.check_password("member", PASSWORD, ORIGIN)
+    login_key, address = keys
+    assert throttle_rows() == {login_key: (1, 1), address: (1, 1)}
+
+
+def test_a_refused_attempt_inserts_no_counter_for_a_key_that_had_none(member, make_user, clock, settings):
+    """The address is blocked: the new (login, address) row inserted before the check is rolled back."""
+    from twostep.services import throttling
+
+    settings.TWOSTEP_ADDRESS_FREE_ATTEMPTS = 1
+    make_user("colleague")
+    wrong_password("colleague")
+    wrong_password("colleague")
+    before = throttle_rows()
+    with pytest.raises(Throttled):
+        signin.check_password("member", PASSWORD, ORIGIN)
+    assert throttle_rows() == before
+    assert throttling.password_keys("member", ORIGIN.ip)[0] not in before

@@ -233,6 +233,25 @@ def test_check_code_for_a_user_without_2fa_finds_no_pending_sign_in(member, cloc
         signin.check_code(member.pk, "123456", ORIGIN)
 
 
+@pytest.mark.parametrize("code", ["123456", "12"])  # well formed, and a typo
+def test_app_code_for_a_user_without_2fa_finds_no_pending_sign_in_and_counts_nothing(member, clock, code):
+    with pytest.raises(NoPendingSignIn):
+        signin.check_code(member.pk, code, ORIGIN, method="totp")
+    assert failures(member) == 0
+
+
+def test_app_code_after_2fa_was_switched_off_finds_no_pending_sign_in(enrolled, clock):
+    """The app's code is right, but the app is no longer confirmed: nothing is spent or counted."""
+    from twostep.models import Authenticator
+
+    code = enrolled.code()
+    Authenticator.objects.filter(user=enrolled.user).update(confirmed=False)
+    with pytest.raises(NoPendingSignIn):
+        signin.check_code(enrolled.user.pk, code, ORIGIN, method="totp")
+    assert failures(enrolled.user) == 0
+    assert not SecurityEvent.objects.filter(user=enrolled.user, type="sign_in").exists()
+
+
 def test_check_code_for_an_inactive_user_finds_no_pending_sign_in(enrolled):
     type(enrolled.user).objects.filter(pk=enrolled.user.pk).update(is_active=False)
     with pytest.raises(NoPendingSignIn):

@@ -310,3 +310,22 @@ def test_a_sign_out_deletes_the_session_row(enrolled, clock):
     client.post("/logout")
     assert not Session.objects.filter(session_key=key).exists()
     assert not UserSession.objects.exists()
+
+
+def test_session_store_reads_a_saved_session_and_never_an_expired_one(db):
+    from datetime import timedelta
+
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    from twostep.session_store import SessionStore
+
+    store = SessionStore()
+    store["colour"] = "green"
+    store.save()
+    assert SessionStore(store.session_key).load() == {"colour": "green"}
+    Session.objects.filter(session_key=store.session_key).update(expire_date=timezone.now() - timedelta(seconds=1))
+    expired = SessionStore(store.session_key)
+    assert expired.load() == {}
+    assert expired.session_key is None  # a new key is made if it is saved: the old one is never revived
+    assert SessionStore("short").load() == {}

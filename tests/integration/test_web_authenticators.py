@@ -147,3 +147,31 @@ def test_admin_sees_each_users_authenticators_on_the_page_in_the_api_and_the_cli
 
     shown = json.loads(capsys.readouterr().out)
     assert [a["name"] for a in shown["authenticators"]] == ["Authenticator app", "Tablet"]
+
+
+def test_second_step_menu_counts_unused_codes_and_only_a_ready_sign_in_pass(enrolled, clock):
+    from datetime import timedelta
+
+    from twostep.models import BackupCode, RecoveryRequest
+
+    now = clock_now()
+    user = enrolled.user
+    left = BackupCode.objects.filter(user=user, used_at__isnull=True).count()
+    BackupCode.objects.filter(pk=BackupCode.objects.filter(user=user).first().pk).update(used_at=now)
+    assert factors.facts(user, now).backup_codes == left - 1
+
+    def sign_in_pass(**fields):
+        return RecoveryRequest.objects.create(
+            kind=RecoveryRequest.Kind.SIGN_IN_PASS, account=user.account, user=user, reason="lost phone",
+            created_at=now, expires_at=now + timedelta(hours=1), **fields)
+
+    sign_in_pass()  # not approved
+    sign_in_pass(approved_at=now, used_at=now)
+    sign_in_pass(approved_at=now, cancelled_at=now)
+    sign_in_pass(approved_at=now - timedelta(hours=2)).__class__.objects.filter(
+        approved_at=now - timedelta(hours=2)).update(expires_at=now - timedelta(seconds=1))
+    assert factors.facts(user, now).recovery_pass is False
+    assert "recovery_pass" not in factors.methods(user, now)
+    sign_in_pass(approved_at=now)
+    assert factors.facts(user, now).recovery_pass is True
+    assert factors.methods(user, now)[-1] == "recovery_pass"

@@ -211,3 +211,26 @@ def test_logout_abandons_a_half_done_sign_in(client, enrolled):
     sign_in_password(client, "member")
     client.post("/logout")
     assert client.get("/login/code")["Location"].startswith("/login")
+
+
+@pytest.mark.parametrize("form", [
+    lambda f: f.LoginForm(), lambda f: f.LoginForm({"login": 'a"<b>&', "password": "secret"}),
+    lambda f: f.LoginForm({"login": ""}), lambda f: f.AppCodeForm(), lambda f: f.AppCodeForm({"code": "12"}),
+    lambda f: f.BackupCodeForm({"code": "x"}), lambda f: f.PasswordForm(),
+])
+def test_sign_in_inputs_are_the_markup_django_renders(form):
+    """The sign-in forms' text boxes are written in Python: byte for byte Django's own widget templates."""
+    from unittest import mock
+
+    from twostep.web import forms
+
+    def djangos(widget, *args, **kwargs):
+        return super(forms.PlainInput, widget).render(*args, **kwargs)  # the template engine's
+
+    shown = form(forms)
+    shown.is_bound and shown.is_valid()
+    for field in shown:
+        assert isinstance(field.field.widget, forms.PlainInput)
+        ours = str(field)
+        with mock.patch.object(forms.PlainInput, "render", djangos):
+            assert ours == str(field)

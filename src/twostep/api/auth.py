@@ -12,6 +12,7 @@ from ..http import origin
 from ..services import signin
 from ..services.admission import Busy
 from ..services.errors import InvalidCode, InvalidCredentials, InvalidInput, NoPendingSignIn, Throttled
+from ..services.factors import backup_codes
 from ..services.factors.backup_codes import CodeAlreadyUsed
 from ..services.signin import AUTHENTICATED, SECOND_FACTOR, SETUP_REQUIRED
 from .errors import SetupRequired
@@ -94,8 +95,10 @@ def second_factor(request, response: HttpResponse, body: SecondFactorIn):
     outcome = signin.second_factor(signin_state.of(request), body.method, proof, origin(request))
     if body.remember_browser:  # only now, after both factors (scheb/two-factor-bundle #253)
         signin_state.remember_browser(request, response)
-    return {"stage": AUTHENTICATED, "method": outcome.method,
-            "backup_codes_remaining": outcome.backup_codes_remaining or 0}
+    left = outcome.backup_codes_remaining  # known after a backup code; else read now
+    if left is None:
+        left = backup_codes.remaining(outcome.user)
+    return {"stage": AUTHENTICATED, "method": outcome.method, "backup_codes_remaining": left}
 
 
 @router.post("/logout", **spec(LogoutOut, unsafe=True))

@@ -6,7 +6,7 @@ from ninja import Query, Router
 
 from .. import signin_state
 from ..http import origin
-from ..services import accounts, activity, authenticators, deadlines, signin
+from ..services import activity, authenticators, deadlines, signin
 from ..services.errors import (
     InvalidConfirmationCode,
     InvalidInput,
@@ -40,18 +40,21 @@ router = Router(tags=["me"])
 @router.get("/two-factor", auth=MaySetUp(), **spec(TwoFactorOut, NotAuthenticated))
 def two_factor(request):
     """Say whether 2FA is on, how many backup codes are left and whether the account requires it."""
-    status = accounts.user_status(request.auth.login)
-    left = status.backup_codes_remaining
-    code_set = backup_codes.current_set(status.user) if status.two_factor_enabled else None
+    # The signed-in (or setting-up) user as this request read it, account included: not again by login.
+    user = request.auth
+    on = enabled(user)
+    left = backup_codes.remaining(user)
+    code_set = backup_codes.current_set(user)
+    shown_set = code_set if on else None
     return {
-        "enabled": status.two_factor_enabled,
+        "enabled": on,
         "backup_codes_remaining": left,
-        "backup_codes_generated_at": status.backup_codes_generated_at,
-        "backup_codes_low": status.two_factor_enabled and backup_codes.is_low(left),
-        "backup_codes_saved": backup_codes.is_saved(code_set),
-        "backup_codes_saved_at": code_set.saved_at if code_set else None,
-        "required_by_account": authenticators.is_required(status.user),
-        "required_from": deadlines.pending_deadline(status.user),
+        "backup_codes_generated_at": code_set.generated_at if code_set else None,
+        "backup_codes_low": on and backup_codes.is_low(left),
+        "backup_codes_saved": backup_codes.is_saved(shown_set),
+        "backup_codes_saved_at": shown_set.saved_at if shown_set else None,
+        "required_by_account": authenticators.is_required(user),
+        "required_from": deadlines.pending_deadline(user),
     }
 
 

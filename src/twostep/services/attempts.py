@@ -60,13 +60,23 @@ def spend(user_id: int, piece, proof, origin: Origin, *, purpose: str, stamp: st
     result: Verified | None = None
     method = piece.METHOD
 
+    # Two-factor authentication must be on (a user who switched it off is not pending any more).
+    # An app code is looked for among the user's confirmed apps, so one that is found proves it
+    # on: for app codes the question is asked only when no app took the code.
+    later = method == totp_factor.METHOD
+
+    def off(user: User) -> bool:
+        return method != "recovery_pass" and not enabled(user)
+
     def attempt(user: User, now) -> ServiceError | None:
         nonlocal result
-        if method != "recovery_pass" and not enabled(user):
+        if not later and off(user):
             return NoPendingSignIn()
         try:
             result = piece.verify(user, proof, now, origin)
         except MalformedProof as typo:
+            if later and off(user):
+                return NoPendingSignIn()
             return InvalidCode(typo.message)  # never a valid proof: not counted
         except totp_factor.CodeAlreadyUsed as replay:
             count_failure(user, now, origin, method, purpose, notify=not replay.quiet, replay=True)
@@ -78,11 +88,15 @@ def spend(user_id: int, piece, proof, origin: Origin, *, purpose: str, stamp: st
             count_failure(user, now, origin, method, purpose)
             return refused
         if result is None:
+            if later and off(user):
+                return NoPendingSignIn()
             return count_failure(user, now, origin, method, purpose)
         throttling.reset_second_factor(user)
-        result = replace(result, backup_codes_remaining=backup_codes_factor.remaining(user), user=user)
-        if method == backup_codes_factor.METHOD:
+        if method == backup_codes_factor.METHOD:  # the count this use left, read under the lock
+            result = replace(result, backup_codes_remaining=backup_codes_factor.remaining(user), user=user)
             backup_codes_factor.announce_use(user, origin, result.backup_codes_remaining, purpose)
+        else:  # unchanged by this proof: read only by whoever shows it
+            result = replace(result, user=user)
         if purpose == "sign_in":
             record_sign_in(user, origin, method=method)
         return None

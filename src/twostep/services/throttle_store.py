@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils.translation import gettext_lazy as _
 
 from ..models import Throttle
@@ -76,11 +76,36 @@ class DatabaseStore:
                     return step(rows)
         raise StoreUnavailable()
 
+    def _insert_counted(self, keys, now: datetime) -> set[str] | None:
+        """Insert each key's row counting one attempt (1 failure, 1 pending) where it has none.
+
+        One statement; returns the keys it inserted, or None where the database cannot say
+        (no RETURNING). A key without a row has nothing against it, so when every key was
+        inserted the attempt is admitted and counted by this statement alone.
+        """
+        if not connection.features.can_return_rows_from_bulk_insert:
+            return None
+        quote = connection.ops.quote_name
+        fields = {f.name: quote(f.column) for f in Throttle._meta.concrete_fields}
+        at = connection.ops.adapt_datetimefield_value(now)
+        rows = ", ".join(["(%s, 1, 1, NULL, %s)"] * len(keys))
+        sql = (f"INSERT INTO {quote(Throttle._meta.db_table)} ({fields['key']}, {fields['failures']}, "  # noqa: S608 — quoted names, values bound
+               f"{fields['pending']}, {fields['blocked_until']}, {fields['updated_at']}) VALUES {rows} "
+               f"ON CONFLICT ({fields['key']}) DO NOTHING RETURNING {fields['key']}")
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [value for key in keys for value in (key, at)])
+            return {row[0] for row in cursor.fetchall()}
+
     def reserve(self, keys, now: datetime, delay_for) -> tuple[str, int]:
         """Admit and count one attempt on every key, or say why not: (ADMITTED|BLOCKED|BUSY, wait).
 
-        `delay_for(key, failures)` gives the block a count of failures earns.
+        `delay_for(key, failures)` gives the block a count of failures earns. The usual case —
+        no key has a row (no failures, none pending) — is one INSERT; otherwise the rows are
+        locked and decided on, the ones just inserted counting from nothing, in the same
+        transaction, which a refusal rolls back whole.
         """
+        keys = sorted(set(keys))
+
         def step(rows):
             wait = max(_seconds_until(row.blocked_until, now) for row in rows)
             if wait or any(row.pending and delay_for(row.key, row.failures) for row in rows):
@@ -93,7 +118,25 @@ class DatabaseStore:
                 row.save(update_fields=["failures", "pending", "blocked_until", "updated_at"])
             return ADMITTED, 0
 
-        return self._with_rows(keys, now, step)
+        for _attempt in range(3):
+            with transaction.atomic():
+                fresh = self._insert_counted(keys, now)
+                if fresh is None:
+                    rows = self._locked_rows(keys, now, create=True)
+                else:
+                    if len(fresh) == len(keys):
+                        return ADMITTED, 0
+                    rows = self._locked_rows(keys, now, create=False)
+                    if len(rows) < len(keys):  # a row was deleted between the insert and the lock
+                        rows = None
+                        transaction.set_rollback(True)
+                    else:
+                        for row in rows:
+                            if row.key in fresh:  # inserted above, counted: counted again by step
+                                row.failures = row.pending = 0
+                if rows is not None:
+                    return step(rows)
+        raise StoreUnavailable()
 
     def fail(self, keys, now: datetime, delay_for) -> None:
         """The reserved attempt was wrong: it stays counted; block for what the count earns."""
@@ -111,12 +154,50 @@ class DatabaseStore:
 
         self._with_rows(keys, now, step)
 
+    def _delete_settled(self, clear, give_back, now: datetime) -> set[str]:
+        """Delete the rows this success leaves at nothing, without reading them; return the keys left.
+
+        A row ends at nothing when (as _locked_rows and succeed would see it) its window is over,
+        or it has at most this attempt pending and, for a key given back, at most this failure.
+        The DELETE's condition is checked on each row as it is deleted, under its lock, so a row
+        another attempt changed meanwhile stays for the locked path. One statement where the
+        database locks whole (SQLite); else one per key, in key order, as every other step locks.
+        """
+        keys = sorted([*clear, *give_back])
+        if not keys:
+            return set()
+        quote = connection.ops.quote_name
+        column = {f.name: quote(f.column) for f in Throttle._meta.concrete_fields}
+        adapt = connection.ops.adapt_datetimefield_value
+        table = quote(Throttle._meta.db_table)
+
+        def statement(chosen):
+            marks = ", ".join(["%s"] * len(chosen))
+            cleared = [k for k in chosen if k in clear]
+            settled = f"{column['failures']} <= 1"
+            if cleared:
+                settled = f"({column['key']} IN ({', '.join(['%s'] * len(cleared))}) OR {settled})"
+            sql = (f"DELETE FROM {table} WHERE {column['key']} IN ({marks}) AND ({column['updated_at']} < %s "  # noqa: S608 — quoted names, values bound
+                   f"OR (({column['pending']} <= 1 OR {column['updated_at']} < %s) AND {settled}))")
+            return sql, [*chosen, adapt(now - WINDOW), adapt(now - LEASE), *cleared]
+
+        groups = [[key] for key in keys] if connection.features.has_select_for_update else [keys]
+        deleted = 0
+        with connection.cursor() as cursor:
+            for group in groups:
+                cursor.execute(*statement(group))
+                deleted += cursor.rowcount
+        return set() if deleted == len(keys) else set(keys)  # which ones are left, the locked read says
+
     def succeed(self, clear, give_back, now: datetime) -> None:
         """The reserved attempt was right: forget the failures on `clear`, give `give_back` its one."""
         clear, give_back = set(clear), set(give_back)
         with transaction.atomic():
+            left = self._delete_settled(clear, give_back - clear, now)
+            if not left:
+                return
             empty = []
-            for row in self._locked_rows(sorted(clear | give_back), now, create=False):
+            for row in self._locked_rows(sorted(left), now, create=False):
                 row.pending = max(row.pending - 1, 0)
                 if row.key in clear:
                     row.failures = row.pending  # the attempts still being checked still count

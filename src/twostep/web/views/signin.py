@@ -28,12 +28,13 @@ def signed_in(request, user, target: str):
     return response
 
 
-def expired(request, login: str = ""):
+def expired(request, held_login=None):
     """Back to the password after the half sign-in expired, with the login typed in already.
 
-    Every second-step page reads `login` with signin_state.held_login before it reads the held
-    user (which forgets an expired sign-in), and comes here when none is pending any more.
+    `held_login`: signin_state.held_login's answer, read by every second-step page before it
+    reads the held user (which forgets an expired sign-in); the login is looked up only here.
     """
+    login = held_login() if held_login is not None else ""
     if login:
         signin_state.keep_login_hint(request, login)
         messages.info(request, _("The sign-in took too long and was stopped to keep your account safe. "
@@ -114,7 +115,7 @@ def _second_step_page(request, user, template: str, form, *, status: int = 200, 
 def _second_step(request, method: str, form_class, template: str):
     # A right code needs neither the page's menu nor a second read of the held user: the page is
     # built only when it is shown.
-    held = signin_state.held_login(request)  # read before pending_user forgets an expired sign-in
+    held = signin_state.held_login(request)  # the session read before pending_user forgets an expired sign-in
     if request.method != "POST":
         user = signin_state.pending_user(request, SECOND_FACTOR)
         if user is None:
