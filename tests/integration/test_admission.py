@@ -22,9 +22,10 @@ pytestmark = pytest.mark.django_db
 COOKIE = devices.COOKIE_NAME
 
 
-@pytest.fixture
-def small_gate(settings):
-    """One hashing slot, no waiting room for strangers, a long wait for members."""
+@pytest.fixture(name="small_gate")
+def small_gate_fixture(settings):
+    """One hashing slot, no waiting room for strangers (a taken slot makes the gate full), a long
+    wait for members."""
     settings.TWOSTEP_HASH_CONCURRENCY = 1
     settings.TWOSTEP_HASH_QUEUE_LENGTH = 0
     settings.TWOSTEP_HASH_QUEUE_TIMEOUT = 2

@@ -16,25 +16,14 @@ from django.utils.crypto import get_random_string
 
 from config.wsgi import application
 from twostep.models import Throttle
-from twostep.services import admission, devices
+from twostep.services import devices
 
 from ..conftest import PASSWORD
-from .test_admission import slot_taken
+from .test_admission import slot_taken, small_gate_fixture  # noqa: F401
 from .test_api_support import api_fixture, make_api_fixture  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
-
-@pytest.fixture
-def small_gate(settings):
-    """One hashing slot and no waiting room for strangers: a taken slot makes the gate full."""
-    settings.TWOSTEP_HASH_CONCURRENCY = 1
-    settings.TWOSTEP_HASH_QUEUE_LENGTH = 0
-    settings.TWOSTEP_HASH_QUEUE_TIMEOUT = 2
-    settings.TWOSTEP_HASH_PRIORITY_TIMEOUT = 10
-    admission._gate_for.cache_clear()
-    yield admission.gate()
-    admission._gate_for.cache_clear()
 
 # Headers every page answer carries, whatever the page.
 SECURITY_HEADERS = ("Content-Security-Policy", "Permissions-Policy", "X-Frame-Options", "X-Content-Type-Options",
