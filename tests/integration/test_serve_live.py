@@ -194,10 +194,12 @@ def test_a_worker_is_replaced_after_max_requests_and_no_request_is_lost(tmp_path
         pytest.skip("the SQLite run covers the server's own settings")
     server = Served(tmp_path / "data", MAX_REQUESTS="10")
     try:
-        first = _web_workers(server.process.pid)
+        deadline = time.monotonic() + 30  # the server answers once one worker is up; wait for both
+        while len(first := _web_workers(server.process.pid)) != 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
         statuses = [server.request("GET", "/login")[0] for _ in range(60)]
         deadline = time.monotonic() + 30
-        while len(now := _web_workers(server.process.pid)) != 2 and time.monotonic() < deadline:
+        while (len(now := _web_workers(server.process.pid)) != 2 or now == first) and time.monotonic() < deadline:
             time.sleep(0.2)
     finally:
         server.stop()
