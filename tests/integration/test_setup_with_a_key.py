@@ -100,6 +100,12 @@ def test_held_person_asked_for_the_password_again_after_a_while(client, member, 
     assert done["Location"] == "/security/backup-codes/new" and "_auth_user_id" in client.session
 
 
+def test_someone_never_signed_in_is_sent_to_sign_in_without_an_expiry_message(client, account):
+    response = client.get("/security/keys/add", follow=True)
+    assert response.redirect_chain[0][0] == "/login?next=/security/keys/add"
+    assert "Your sign-in expired" not in response.content.decode()
+
+
 def test_held_person_whose_setup_expired_signs_in_again(client, member, clock):
     Account.objects.update(require_two_factor=True)
     client.post("/login", {"login": "member", "password": PASSWORD})

@@ -91,7 +91,7 @@ def add(request):
     held = signin_state.held_login(request)  # read before setup_user forgets an expired setup
     user, forced = setup.who_sets_up(request)
     if user is None:
-        if held:  # held by the policy until the setup expired
+        if held():  # held by the policy until the setup expired
             return setup.expired(request)
         return redirect_to_login(request.get_full_path(), reverse(settings.LOGIN_URL))
     fresh = signin_state.password_is_fresh(request)
