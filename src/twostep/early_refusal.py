@@ -170,6 +170,7 @@ class EarlyRefusal:
         response["Retry-After"] = str(wait)
         return response
 
+
 def wrap(application):
     """Return `application` behind the early refusal."""
     return EarlyRefusal(application)

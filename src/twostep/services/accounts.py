@@ -208,7 +208,8 @@ def change_policy(admin: User, changes: dict, origin: Origin) -> Account:
     `changes` maps names of POLICY_FIELDS to their new values. Every value is checked before
     anything is written; one that is wrong raises InvalidInput naming its field (`fields`) and
     nothing changes. The fields are then written together with the account row locked, and one
-    `policy_changed` event records exactly the fields whose value changed (none: no event).
+    `policy_changed` event records exactly the fields whose value changed (none: no event); the
+    account returned names them in `changed_policy` (a tuple, in the order of `changes`).
 
     A change that makes 2FA required at once (the plain requirement, or a deadline of today) is
     refused with AdminNeedsTwoFactor while the admin has none: it would hold the admin's own
@@ -234,6 +235,7 @@ def change_policy(admin: User, changes: dict, origin: Origin) -> Account:
                 trusted_browsers.apply_policy(account)
             audit.record(Type.POLICY_CHANGED, user=admin, actor=admin, origin=origin,
                          **{field: _audit_value(value) for field, value in changed.items()})
+    account.changed_policy = tuple(changed)
     return account
 
 

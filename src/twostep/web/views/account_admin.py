@@ -116,22 +116,18 @@ def users(request):
 @signed_in_required
 def policy(request):
     """Save the whole policy form at once: every field or, when one is refused, none."""
-    if not request.user.is_account_admin:
-        raise PermissionDenied(NotAccountAdmin.default_message)
     form = PolicyForm(request.POST)
     if not form.is_valid():
-        return render_users(request, status=400, policy_form=form)
-    before = PolicyForm.of(request.user.account).initial
+        return render_users(request, status=400, policy_form=form)  # 403 for anyone but an admin
     try:
         account = accounts.change_policy(request.user, form.cleaned_data, origin(request))
     except (NotAccountAdmin, InvalidInput, AdminNeedsTwoFactor) as error:
         return refuse_policy(request, "policy_form", form, error)
-    changed = [field for field in form.cleaned_data if getattr(account, field) != before[field]]
-    messages.success(request, " ".join(policy_saved_sentences(account, changed)))
+    messages.success(request, " ".join(policy_saved_sentences(account, account.changed_policy)))
     return redirect("web:users")
 
 
-def policy_saved_sentences(account, changed: list[str]) -> list[str]:
+def policy_saved_sentences(account, changed: tuple[str, ...]) -> list[str]:
     """Say what a saved policy changed, one sentence per change that people will notice."""
     if not changed:
         return [_("The policy was saved; nothing in it changed.")]
