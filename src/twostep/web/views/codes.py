@@ -47,17 +47,12 @@ def render_codes(request, user, new: NewCodes, *, first_time: bool):
     return redirect("web:backup_codes_new")
 
 
-def unsaved_codes(request) -> NewCodes | None:
-    """Return the set this session made and may still show, or None."""
-    return codes_state.unsaved(request)
-
-
 @require_safe
 @signed_in_required
 def new_codes(request):
     """Show the set this session made, until it is saved; else back to Account security."""
     user = request.user
-    new = unsaved_codes(request)
+    new = codes_state.unsaved(request)
     if new is None:
         if backup_codes.is_saved(backup_codes.current_set(user)) is False:
             messages.warning(request, _("Your new backup codes can no longer be shown here. If you did not "

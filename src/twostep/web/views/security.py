@@ -9,14 +9,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST, require_safe
 
-from ... import signin_state
+from ... import codes_state, signin_state
 from ...core.backup_codes import COUNT
 from ...http import origin, status_for
 from ...services import activity, authenticators, recovery
 from ...services.errors import InvalidCode, ServiceError, Throttled, TwoFactorRequired, WrongPassword
 from ...services.factors import backup_codes, enabled
 from ..forms import AddAppForm, DisableForm, PasswordForm, RenameForm
-from .codes import render_codes, unsaved_codes
+from .codes import render_codes
 from .common import signed_in_required, throttled_message
 
 TEMPLATE = "twostep/security/overview.html"
@@ -56,7 +56,7 @@ def render_overview(request, *, forms=None, page_error=None, status=200, retry_a
         "codes_made_at": code_set.generated_at if code_set else None,
         # A set nobody confirmed saving: the page asks until it is confirmed or replaced.
         "codes_unsaved": two_factor_on and backup_codes.is_saved(code_set) is False,
-        "codes_shown_again": two_factor_on and unsaved_codes(request) is not None,
+        "codes_shown_again": two_factor_on and codes_state.unsaved(request) is not None,
         "events": events,
         "page_error": page_error,
         "retry_after": retry_after,
