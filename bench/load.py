@@ -64,6 +64,9 @@ PASSWORD = "bench password long enough"
 TWOSTEP_PORT = int(os.environ.get("BENCH_TWOSTEP_PORT", 8106))
 # Threads per twostep worker: empty for `twostep serve`'s default (to measure p99 against threads).
 TWOSTEP_THREADS = os.environ.get("BENCH_TWOSTEP_THREADS", "").strip()
+# Settings for the twostep server besides the benchmark's own, e.g. "TWOSTEP_ACTIVE_REQUESTS=0
+# TWOSTEP_HASH_QUEUE_LENGTH=4" (space-separated; every other TWOSTEP_ variable is left out).
+TWOSTEP_SETTINGS = dict(item.split("=", 1) for item in os.environ.get("BENCH_TWOSTEP_SETTINGS", "").split())
 ALLAUTH_PORT = int(os.environ.get("BENCH_ALLAUTH_PORT", 8116))
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/twostep_bench")
 # The protected JSON page of the fifth request: main has no GET /api/v1/me; the smallest
@@ -596,6 +599,7 @@ def twostep_env(data: Path, hasher: str, *, database_url: str | None = None, **m
                PYTHONPATH=os.pathsep.join([str(BENCH), str(ROOT), str(ROOT / "src")]))
     if database_url:
         env["TWOSTEP_DATABASE_URL"] = database_url
+    env.update(TWOSTEP_SETTINGS)
     env.update(more)
     return env
 

@@ -163,6 +163,9 @@ TWOSTEP_HASH_CONCURRENCY = env_int("HASH_CONCURRENCY", 0)
 TWOSTEP_HASH_QUEUE_LENGTH = int(env("HASH_QUEUE_LENGTH")) if env("HASH_QUEUE_LENGTH").strip() else None
 TWOSTEP_HASH_QUEUE_TIMEOUT = float(env("HASH_QUEUE_TIMEOUT", "2"))
 TWOSTEP_HASH_PRIORITY_TIMEOUT = float(env("HASH_PRIORITY_TIMEOUT", "10"))
+# Requests one worker process runs at once (docs/admission.md, "Turns"); its other threads wait
+# their turn, or for the network, the gate or a hash, which need none. 0: no limit.
+TWOSTEP_ACTIVE_REQUESTS = env_int("ACTIVE_REQUESTS", 2)
 # Days a device cookie (the priority lane, its own password throttle) lasts after a sign-in.
 TWOSTEP_DEVICE_COOKIE_DAYS = env_int("DEVICE_COOKIE_DAYS", 180)
 AUTH_PASSWORD_VALIDATORS = [

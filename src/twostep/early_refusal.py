@@ -63,6 +63,12 @@ CHEAP_MIDDLEWARE = (
 PAGE, API = "page", "api"
 
 
+def path_info(name: str) -> str:
+    """The path of a named URL as PATH_INFO has it: without the script prefix (SCRIPT_NAME)."""
+    prefix, path = get_script_prefix(), reverse(name)
+    return "/" + path[len(prefix):] if path.startswith(prefix) else path
+
+
 def has_device_cookie(environ: dict) -> bool:
     """Tell whether the request carries a device cookie this server signed and that has not expired."""
     header = environ.get("HTTP_COOKIE")
@@ -106,14 +112,8 @@ class EarlyRefusal:
 
     @cached_property
     def paths(self) -> dict[str, str]:
-        """The two sign-in paths as PATH_INFO has them: without the script prefix (SCRIPT_NAME)."""
-        prefix = get_script_prefix()
-
-        def bare(name: str) -> str:
-            path = reverse(name)
-            return "/" + path[len(prefix):] if path.startswith(prefix) else path
-
-        return {bare("web:login"): PAGE, bare("api:login"): API}
+        """The two sign-in paths as PATH_INFO has them."""
+        return {path_info("web:login"): PAGE, path_info("api:login"): API}
 
     @cached_property
     def _answer(self):

@@ -190,6 +190,30 @@ class Server(BaseApplication):
         return application
 
 
+class AccessLineLogger(glogging.Logger):
+    """Gunicorn's access lines in its default format (Apache's combined), at less cost.
+
+    Gunicorn builds, for every request, a dictionary of every request header, response header and
+    WSGI variable, whatever the format asks for; the default format uses nine fields. This gives
+    those nine alone, escaped the same way: the same line.
+    """
+
+    def atoms(self, resp, req, environ, request_time) -> dict:
+        status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
+        sent = getattr(resp, "sent", None)
+        return {
+            "h": environ.get("REMOTE_ADDR", "-"),
+            "l": "-",
+            "u": self._get_user(environ) or "-",
+            "t": self.now(),
+            "r": f"{environ['REQUEST_METHOD']} {environ['RAW_URI']} {environ['SERVER_PROTOCOL']}",
+            "s": status,
+            "b": "-" if sent is None else str(sent),
+            "f": environ.get("HTTP_REFERER", "-"),
+            "a": environ.get("HTTP_USER_AGENT", "-"),
+        }
+
+
 class JsonGunicornLogger(glogging.Logger):
     """Gunicorn's logs as JSON lines: its own messages, and one object per request served."""
 
@@ -278,8 +302,7 @@ def serve(host: str, port: int, *, workers: int, threads: int, trusted_proxies: 
         "control_socket_disable": True,
         **worker_options(max_requests),
     }
-    if json_logs:
-        options["logger_class"] = JsonGunicornLogger
+    options["logger_class"] = JsonGunicornLogger if json_logs else AccessLineLogger
     if trusted_proxies:
         # Who may set X-Forwarded-Proto for gunicorn: the same proxies the app believes.
         options["forwarded_allow_ips"] = ",".join(trusted_proxies)

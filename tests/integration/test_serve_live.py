@@ -343,3 +343,28 @@ def test_while_postgres_is_away_api_is_json_503_and_it_reconnects_after(postgres
         server.stop()
         proxy.stop()
     assert "Traceback" not in server.logs()[1]
+
+
+def test_clients_sending_their_body_slowly_do_not_hold_up_the_others(served):
+    """A request's body is read before it waits for a turn (docs/admission.md, "Turns"): slow
+    senders hold threads, not the two turns of each worker, so other requests go on."""
+    body = b"grant_type=authorization_code&code=" + b"x" * 40 + b"&client_id=nobody"
+    slow = []
+    for _ in range(6):  # more than the turns of both workers together
+        sock = socket.create_connection(("127.0.0.1", served.port), timeout=15)
+        sock.sendall(b"POST /oauth/token HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Type: application/x-www-form-urlencoded\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body) + body[:10])
+        slow.append(sock)
+    try:
+        time.sleep(0.5)  # the workers have taken the slow requests and wait for the rest of them
+        started = time.monotonic()
+        for _ in range(4):
+            assert served.request("GET", "/login")[0] == 200
+        assert time.monotonic() - started < 10
+    finally:
+        for sock in slow:
+            sock.sendall(body[10:])
+    for sock in slow:  # each slow request is answered in the end (401: no such application)
+        assert sock.recv(64).startswith(b"HTTP/1.1 401")
+        sock.close()

@@ -10,6 +10,10 @@ Settings (docs/configuration.md): TWOSTEP_HASH_CONCURRENCY (slots per process; d
 CPUs this process may run on), TWOSTEP_HASH_QUEUE_LENGTH (normal-lane waiters; default the
 slots), TWOSTEP_HASH_QUEUE_TIMEOUT (normal-lane wait, 2 s) and TWOSTEP_HASH_PRIORITY_TIMEOUT
 (priority-lane wait, 10 s).
+
+Besides the gate, the process's turns (core/turns.py): at most TWOSTEP_ACTIVE_REQUESTS requests
+run at once (the WSGI layer, twostep/request_turns.py, takes a turn for each); a request steps
+aside while it waits at the gate and hashes, so that another runs meanwhile.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ from contextlib import contextmanager
 from functools import cache
 
 from django.conf import settings
+from django.db import connections
 from django.utils.translation import gettext_lazy as _
 
 from .. import metrics
 from ..core.admission import Full, Gate
+from ..core.turns import Turns
 from .errors import ServiceError
 
 
@@ -82,11 +88,39 @@ def refusal(*, priority: bool) -> None:
 def hashing(*, priority: bool):
     """Hold a hashing slot for the block, in the given lane; raise Busy if none comes in time.
 
-    Nested blocks in one thread share the outer slot, so nothing inside raises Full.
+    Nested blocks in one thread share the outer slot, so nothing inside raises Full. The request
+    steps aside from its turn meanwhile (the wait and the hash need no interpreter).
     """
-    try:
-        with gate().admit(priority=priority):
-            yield
-    except Full as full:
-        metrics.count_busy(priority)
-        raise Busy(full.retry_after) from None
+    with _aside():
+        try:
+            with gate().admit(priority=priority):
+                yield
+        except Full as full:
+            metrics.count_busy(priority)
+            raise Busy(full.retry_after) from None
+
+
+@cache
+def _turns_for(size: int) -> Turns | None:
+    return Turns(size) if size > 0 else None
+
+
+def turns() -> Turns | None:
+    """Return this process's turns (None when TWOSTEP_ACTIVE_REQUESTS is 0: no limit)."""
+    with _made:
+        return _turns_for(settings.TWOSTEP_ACTIVE_REQUESTS)
+
+
+@contextmanager
+def _aside():
+    """Give up this request's turn for the block, unless a transaction is open.
+
+    A thread in a transaction may hold locks (a row, SQLite's write lock) that the request
+    running in its place could wait for while holding the turn this thread needs to go on.
+    """
+    process_turns = turns()
+    if process_turns is None or any(c.in_atomic_block for c in connections.all(initialized_only=True)):
+        yield
+        return
+    with process_turns.aside():
+        yield
