@@ -14,5 +14,5 @@ class LoginBackend(ModelBackend):
     def get_user(self, user_id):
         """The signed-in user of a request, with its account: the stage and policy checks of
         almost every signed-in request read the account, which would otherwise be one more query."""
-        user = User.objects.select_related("account").filter(pk=user_id).first()
+        user = User.objects.with_account(user_id)
         return user if user is not None and self.user_can_authenticate(user) else None

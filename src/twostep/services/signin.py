@@ -86,8 +86,8 @@ def pending_user(session: Session, stage: str) -> User | None:
     state = _held_state(session, stage)
     if state is None:
         return None
-    user = User.objects.select_related("account").filter(pk=state.get("uid"), is_active=True).first()
-    if user is None or user.security_stamp != state.get("stamp"):
+    user = User.objects.with_account(state.get("uid"))
+    if user is None or not user.is_active or user.security_stamp != state.get("stamp"):
         session.drop_held()
         return None
     return user
