@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 import weakref
+from typing import NamedTuple
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import connections, models
@@ -39,6 +40,19 @@ class Account(models.Model):
         return self.name
 
 
+class _Compiled(NamedTuple):
+    """A prepared query as compiled for one connection, and what turns its row into objects."""
+
+    sql: str
+    compiler: object
+    converters: dict
+    model: type
+    names: list[str]  # the model's attribute names, in the order of the row's columns for it
+    fields: slice  # where those columns are in the row
+    populators: list  # select_related's objects
+    locks: bool  # SELECT … FOR UPDATE
+
+
 class PreparedQuery:
     """A read of one row through the ORM, compiled once per database connection, then run again.
 
@@ -54,7 +68,7 @@ class PreparedQuery:
         self._make, self._sample = make, sample
         self._compiled = weakref.WeakKeyDictionary()  # one per connection, that is, per thread
 
-    def _compile(self, connection):
+    def _compile(self, connection) -> _Compiled:
         queryset = self._make(self._sample)
         compiler = queryset.query.get_compiler(connection=connection)
         sql, params = compiler.as_sql()
@@ -62,15 +76,15 @@ class PreparedQuery:
             raise ValueError(f"a prepared query takes one parameter, its value: {params!r}")
         select, info = compiler.select, compiler.klass_info
         first, last = info["select_fields"][0], info["select_fields"][-1] + 1
-        compiled = (
-            sql,
-            compiler,
-            compiler.get_converters([column[0] for column in select[:compiler.col_count]]),
-            queryset.model,
-            [column[0].target.attname for column in select[first:last]],
-            slice(first, last),
-            get_related_populators(info, select, connection.alias),
-            queryset.query.select_for_update,
+        compiled = _Compiled(
+            sql=sql,
+            compiler=compiler,
+            converters=compiler.get_converters([column[0] for column in select[:compiler.col_count]]),
+            model=queryset.model,
+            names=[column[0].target.attname for column in select[first:last]],
+            fields=slice(first, last),
+            populators=get_related_populators(info, select, connection.alias),
+            locks=queryset.query.select_for_update,
         )
         self._compiled[connection] = compiled
         return compiled
@@ -80,19 +94,18 @@ class PreparedQuery:
         if value is None:
             return None
         connection = connections[using]
-        compiled = self._compiled.get(connection) or self._compile(connection)
-        sql, compiler, converters, model, names, fields, populators, locks = compiled
-        if locks and connection.get_autocommit():
+        query = self._compiled.get(connection) or self._compile(connection)
+        if query.locks and connection.get_autocommit():
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         with connection.cursor() as cursor:
-            cursor.execute(sql, [model._meta.pk.get_db_prep_value(value, connection)])
+            cursor.execute(query.sql, [query.model._meta.pk.get_db_prep_value(value, connection)])
             row = cursor.fetchone()
         if row is None:
             return None
-        if converters:
-            row = next(compiler.apply_converters([row], converters))
-        found = model.from_db(using, names, row[fields])
-        for populator in populators:
+        if query.converters:
+            row = next(query.compiler.apply_converters([row], query.converters))
+        found = query.model.from_db(using, query.names, row[query.fields])
+        for populator in query.populators:
             populator.populate(row, found)
         return found
 
@@ -198,7 +211,6 @@ class User(AbstractBaseUser):
 
     def has_module_perms(self, app_label) -> bool:
         return self.is_active and self.is_staff
-
 
 
 _USER_WITH_ACCOUNT = PreparedQuery(lambda pk: User.objects.select_related("account").filter(pk=pk), sample=0)

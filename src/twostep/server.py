@@ -190,6 +190,11 @@ class Server(BaseApplication):
         return application
 
 
+def status_code(resp):
+    """The status of gunicorn's response without its reason phrase ("302 Found" → "302")."""
+    return resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
+
+
 class AccessLineLogger(glogging.Logger):
     """Gunicorn's access lines in its default format (Apache's combined), at less cost.
 
@@ -199,7 +204,6 @@ class AccessLineLogger(glogging.Logger):
     """
 
     def atoms(self, resp, req, environ, request_time) -> dict:
-        status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
         sent = getattr(resp, "sent", None)
         return {
             "h": environ.get("REMOTE_ADDR", "-"),
@@ -207,7 +211,7 @@ class AccessLineLogger(glogging.Logger):
             "u": self._get_user(environ) or "-",
             "t": self.now(),
             "r": f"{environ['REQUEST_METHOD']} {environ['RAW_URI']} {environ['SERVER_PROTOCOL']}",
-            "s": status,
+            "s": status_code(resp),
             "b": "-" if sent is None else str(sent),
             "f": environ.get("HTTP_REFERER", "-"),
             "a": environ.get("HTTP_USER_AGENT", "-"),
@@ -227,13 +231,12 @@ class JsonGunicornLogger(glogging.Logger):
         if not (self.cfg.accesslog or self.cfg.logconfig or self.cfg.logconfig_dict or self.cfg.syslog):
             return
         headers = {name.lower(): value for name, value in (resp.headers or ())}
-        status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
         fields = {
             "request_id": headers.get(logs.REQUEST_ID_HEADER.lower(), ""),
             "method": environ.get("REQUEST_METHOD", ""),
             "path": environ.get("PATH_INFO", ""),
             "query": environ.get("QUERY_STRING", ""),
-            "status": int(status),
+            "status": int(status_code(resp)),
             "bytes": getattr(resp, "sent", None),
             "duration_ms": round(request_time.total_seconds() * 1000, 1),
             "remote_addr": environ.get("REMOTE_ADDR", ""),

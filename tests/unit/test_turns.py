@@ -17,12 +17,7 @@ from twostep import request_turns
 from twostep.core.turns import Turns
 from twostep.services import admission
 
-
-def wait_until(condition, seconds=5.0):
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.002)
+from .test_admission_gate import wait_until
 
 
 def test_no_more_than_the_turns_run_at_once():
