@@ -164,8 +164,10 @@ TWOSTEP_HASH_QUEUE_LENGTH = int(env("HASH_QUEUE_LENGTH")) if env("HASH_QUEUE_LEN
 TWOSTEP_HASH_QUEUE_TIMEOUT = float(env("HASH_QUEUE_TIMEOUT", "2"))
 TWOSTEP_HASH_PRIORITY_TIMEOUT = float(env("HASH_PRIORITY_TIMEOUT", "10"))
 # Requests one worker process runs at once (docs/admission.md, "Turns"); its other threads wait
-# their turn, or for the network, the gate or a hash, which need none. 0: no limit.
-TWOSTEP_ACTIVE_REQUESTS = env_int("ACTIVE_REQUESTS", 2)
+# their turn, or for the network, the gate or a hash, which need none. 0: no limit. Unset: one
+# with SQLite (a request never waits for a database server, and the workers keep the cores
+# busy), two with a database server (one request runs while another waits for its answer).
+TWOSTEP_ACTIVE_REQUESTS = env_int("ACTIVE_REQUESTS", 1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 2)
 # Days a device cookie (the priority lane, its own password throttle) lasts after a sign-in.
 TWOSTEP_DEVICE_COOKIE_DAYS = env_int("DEVICE_COOKIE_DAYS", 180)
 AUTH_PASSWORD_VALIDATORS = [
