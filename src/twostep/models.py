@@ -41,73 +41,108 @@ class Account(models.Model):
 
 
 class _Compiled(NamedTuple):
-    """A prepared query as compiled for one connection, and what turns its row into objects."""
+    """A prepared query as compiled for one connection, and what turns its rows into objects."""
 
     sql: str
+    params: list  # the statement's parameters, the value's places holding None
+    slots: tuple[int, ...]  # where the value goes among them
     compiler: object
     converters: dict
     model: type
-    names: list[str]  # the model's attribute names, in the order of the row's columns for it
-    fields: slice  # where those columns are in the row
+    names: list[str] | None  # the model's attribute names, in the order of a row's columns for it
+    fields: slice | None  # where those columns are in a row (None: a values_list query)
     populators: list  # select_related's objects
     locks: bool  # SELECT … FOR UPDATE
 
 
 class PreparedQuery:
-    """A read of one row through the ORM, compiled once per database connection, then run again.
+    """A query through the ORM, compiled once per database connection, then run with another key.
 
     Building a query's SQL costs the ORM several times what SQLite takes to run it: the user and
-    account of a request, 1.1 ms through the ORM, 0.1 ms once compiled. `make(value)` must give
-    the same SQL for every value, with that value as its one parameter. The row is turned into
+    account of a request, 1.1 ms through the ORM, 0.1 ms once compiled. `make(key)` builds the
+    queryset for one key (an integer, as a primary key or a foreign key takes it). It is compiled
+    twice, for two sample keys: the SQL must be the same, and the parameters that differ are the
+    key's places — the others (a kind, a flag) are kept as they are. Rows are turned into
     objects as the ORM would: the database's converters, `from_db`, and the related objects of
-    `select_related` filled in. A query that locks (`select_for_update`) runs in a transaction only,
-    as the ORM's does.
+    `select_related` filled in; a `values_list` query gives its rows as tuples. A query that
+    locks (`select_for_update`) runs in a transaction only, as the ORM's does.
     """
 
-    def __init__(self, make, sample):
-        self._make, self._sample = make, sample
+    _SAMPLES = (7_000_001, 7_000_002)  # two keys no parameter of a query equals by chance
+
+    def __init__(self, make):
+        self._make = make
         self._compiled = weakref.WeakKeyDictionary()  # one per connection, that is, per thread
 
     def _compile(self, connection) -> _Compiled:
-        queryset = self._make(self._sample)
-        compiler = queryset.query.get_compiler(connection=connection)
-        sql, params = compiler.as_sql()
-        if list(params) != [self._sample]:
-            raise ValueError(f"a prepared query takes one parameter, its value: {params!r}")
+        compilers = [self._make(key).query.get_compiler(connection=connection) for key in self._SAMPLES]
+        (sql, params), (other_sql, other_params) = (compiler.as_sql() for compiler in compilers)
+        params, other_params = list(params), list(other_params)
+        slots = tuple(i for i, (a, b) in enumerate(zip(params, other_params, strict=False)) if a != b)
+        if (sql != other_sql or len(params) != len(other_params) or not slots
+                or any((params[i], other_params[i]) != self._SAMPLES for i in slots)):
+            raise ValueError(f"a prepared query takes its key as a parameter, the same SQL for every key: {sql!r}")
+        compiler = compilers[0]
         select, info = compiler.select, compiler.klass_info
-        first, last = info["select_fields"][0], info["select_fields"][-1] + 1
+        if info is not None:  # model instances
+            first, last = info["select_fields"][0], info["select_fields"][-1] + 1
+            names = [column[0].target.attname for column in select[first:last]]
+            fields = slice(first, last)
+            populators = get_related_populators(info, select, connection.alias)
+        else:  # values_list
+            names, fields, populators = None, None, []
         compiled = _Compiled(
             sql=sql,
+            params=[None if i in slots else value for i, value in enumerate(params)],
+            slots=slots,
             compiler=compiler,
             converters=compiler.get_converters([column[0] for column in select[:compiler.col_count]]),
-            model=queryset.model,
-            names=[column[0].target.attname for column in select[first:last]],
-            fields=slice(first, last),
-            populators=get_related_populators(info, select, connection.alias),
-            locks=queryset.query.select_for_update,
+            model=compiler.query.model,
+            names=names,
+            fields=fields,
+            populators=populators,
+            locks=compiler.query.select_for_update,
         )
         self._compiled[connection] = compiled
         return compiled
 
-    def first(self, value, using: str = "default"):
-        """Return the object the query finds for `value`, or None."""
-        if value is None:
-            return None
+    def _rows(self, key, using: str) -> tuple[_Compiled, list]:
         connection = connections[using]
         query = self._compiled.get(connection) or self._compile(connection)
         if query.locks and connection.get_autocommit():
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
+        params = list(query.params)
+        value = query.model._meta.pk.get_db_prep_value(key, connection)  # junk raises, as the ORM's
+        for slot in query.slots:
+            params[slot] = value
         with connection.cursor() as cursor:
-            cursor.execute(query.sql, [query.model._meta.pk.get_db_prep_value(value, connection)])
-            row = cursor.fetchone()
-        if row is None:
-            return None
+            cursor.execute(query.sql, params)
+            rows = cursor.fetchall()
         if query.converters:
-            row = next(query.compiler.apply_converters([row], query.converters))
+            rows = list(query.compiler.apply_converters(rows, query.converters))
+        return query, rows
+
+    def _object(self, query: _Compiled, row, using: str):
         found = query.model.from_db(using, query.names, row[query.fields])
         for populator in query.populators:
             populator.populate(row, found)
         return found
+
+    def first(self, key, using: str = "default"):
+        """Return the first object the query finds for `key`, or None."""
+        if key is None:
+            return None
+        query, rows = self._rows(key, using)
+        return self._object(query, rows[0], using) if rows else None
+
+    def all(self, key, using: str = "default") -> list:
+        """Return the objects the query finds for `key`."""
+        query, rows = self._rows(key, using)
+        return [self._object(query, row, using) for row in rows]
+
+    def values(self, key, using: str = "default") -> list[tuple]:
+        """Return the rows of a `values_list` query for `key`, as tuples."""
+        return [tuple(row) for row in self._rows(key, using)[1]]
 
 
 class UserManager(BaseUserManager):
@@ -213,9 +248,9 @@ class User(AbstractBaseUser):
         return self.is_active and self.is_staff
 
 
-_USER_WITH_ACCOUNT = PreparedQuery(lambda pk: User.objects.select_related("account").filter(pk=pk), sample=0)
+_USER_WITH_ACCOUNT = PreparedQuery(lambda pk: User.objects.select_related("account").filter(pk=pk))
 _USER_WITH_ACCOUNT_LOCKED = PreparedQuery(
-    lambda pk: User.objects.select_for_update().select_related("account").filter(pk=pk), sample=0)
+    lambda pk: User.objects.select_for_update().select_related("account").filter(pk=pk))
 
 
 class Authenticator(models.Model):

@@ -48,14 +48,10 @@ class SessionStore(DatabaseSessionStore):
         key = self.session_key  # None unless it passed Django's validation
         if key is None:
             return None
-        using = router.db_for_read(self.model)
-        connection = connections[using]
-        quote = connection.ops.quote_name
-        meta = self.model._meta
-        sql = (f"SELECT {quote(meta.get_field('session_data').column)} FROM {quote(meta.db_table)} "  # noqa: S608 — quoted names, values bound
-               f"WHERE {quote(meta.pk.column)} = %s AND {quote(meta.get_field('expire_date').column)} > %s")
+        connection = connections[router.db_for_read(self.model)]
         with connection.cursor() as cursor:
-            cursor.execute(sql, [key, connection.ops.adapt_datetimefield_value(timezone.now())])
+            cursor.execute(_statements(connection, self.model).select,
+                           [key, connection.ops.adapt_datetimefield_value(timezone.now())])
             row = cursor.fetchone()
         if row is None:
             self._session_key = None
@@ -73,19 +69,34 @@ class SessionStore(DatabaseSessionStore):
         self.modified = True
 
     def save(self, must_create=False):
-        if self.session_key is None or not self._unsaved:
-            return super().save(must_create)
-        data = self._get_session(no_load=True)
-        row = self.create_model_instance(data)
-        using = router.db_for_write(self.model, instance=row)
+        """Write the session: a new key's row inserted (the row it replaces deleted), else updated.
+
+        Plain statements, as the ORM would write them (`force_insert` / `force_update`), built
+        once: a session is written at every step of a sign-in.
+        """
+        if self.session_key is None:
+            return self.create()
+        creating = must_create or self._unsaved
+        data = self._get_session(no_load=creating)
+        connection = connections[router.db_for_write(self.model)]
+        statements = _statements(connection, self.model)
+        row = [self.encode(data), connection.ops.adapt_datetimefield_value(self.get_expiry_date()),
+               self.session_key]
         try:
-            if self._replaces or transaction.get_connection(using).in_atomic_block:
-                with transaction.atomic(using=using):
-                    row.save(force_insert=True, using=using)
+            if not creating:
+                with connection.cursor() as cursor:
+                    cursor.execute(statements.update, row)
+                    if cursor.rowcount != 1:  # deleted meanwhile (signed out elsewhere)
+                        raise UpdateError
+                return
+            if self._replaces or connection.in_atomic_block:
+                with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+                    cursor.execute(statements.insert, row)
                     if self._replaces:
-                        self.model.objects.using(using).filter(session_key=self._replaces).delete()
+                        cursor.execute(statements.delete_one, [self._replaces])
             else:  # one INSERT, nothing to delete: no transaction of its own (two round trips fewer)
-                row.save(force_insert=True, using=using)
+                with connection.cursor() as cursor:
+                    cursor.execute(statements.insert, row)
         except IntegrityError:
             if must_create:
                 raise CreateError from None
@@ -104,3 +115,24 @@ class SessionStore(DatabaseSessionStore):
         else:
             keys = [session_key]
         self.model.objects.filter(session_key__in=keys).delete()
+
+
+_BUILT: dict = {}
+
+
+def _statements(connection, model) -> SimpleNamespace:
+    """The session table's statements for this database, their names quoted: built once."""
+    built = _BUILT.get((connection.vendor, model))
+    if built is None:
+        quote = connection.ops.quote_name
+        meta = model._meta
+        table, key = quote(meta.db_table), quote(meta.pk.column)
+        data, expires = (quote(meta.get_field(name).column) for name in ("session_data", "expire_date"))
+        # Quoted names, values bound:
+        built = _BUILT[(connection.vendor, model)] = SimpleNamespace(
+            select=f"SELECT {data} FROM {table} WHERE {key} = %s AND {expires} > %s",  # noqa: S608
+            insert=f"INSERT INTO {table} ({data}, {expires}, {key}) VALUES (%s, %s, %s)",  # noqa: S608
+            update=f"UPDATE {table} SET {data} = %s, {expires} = %s WHERE {key} = %s",  # noqa: S608
+            delete_one=f"DELETE FROM {table} WHERE {key} = %s",  # noqa: S608
+        )
+    return built

@@ -1,5 +1,5 @@
-"""The user of a request read by a query compiled once (models.PreparedQuery): the same objects as
-the ORM's, in one statement, on SQLite and PostgreSQL alike."""
+"""Reads compiled once (models.PreparedQuery) — the request's user, the second step's kinds, apps and
+codes: the same objects and values as the ORM's, on SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ import threading
 
 import pytest
 from django.db import connection
+from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 
 from twostep.models import PreparedQuery, User
+
+from ..conftest import ORIGIN, PASSWORD
 
 
 def fields(user: User) -> dict:
@@ -63,10 +66,46 @@ def test_each_thread_runs_it_on_its_own_connection(account):
     assert found == ["admin"] * 4
 
 
-def test_a_query_with_more_than_its_value_as_parameter_is_refused(admin):
-    prepared = PreparedQuery(lambda pk: User.objects.filter(pk=pk, login="admin"), sample=0)
-    with pytest.raises(ValueError, match="one parameter"):
-        prepared.first(admin.pk)
+def test_a_query_whose_sql_changes_with_the_key_or_that_ignores_it_is_refused(admin):
+    ignores = PreparedQuery(lambda pk: User.objects.filter(pk=admin.pk))
+    with pytest.raises(ValueError, match="takes its key as a parameter"):
+        ignores.first(admin.pk)
+    changes = PreparedQuery(lambda n: User.objects.all()[:n])  # LIMIT is written into the SQL
+    with pytest.raises(ValueError, match="the same SQL for every key"):
+        changes.all(1)
+
+
+def test_constants_stay_and_the_key_goes_wherever_it_is_used(admin, make_user):
+    member = make_user("member")
+    both = PreparedQuery(lambda pk: User.objects.filter(Q(pk=pk) | Q(pk=pk + 0), login="member").values_list("login"))
+    assert both.values(member.pk) == [("member",)]
+    assert both.values(admin.pk) == []  # the constant login is kept, not replaced by the key
+    assert PreparedQuery(lambda pk: User.objects.filter(account__users__pk=pk).order_by("login")).all(admin.pk) == [
+        admin, member]
+
+
+def test_the_second_steps_reads_give_what_the_orm_gives(admin, make_user, enroll):
+    """Kinds, apps, codes left and the code set: the same answers as the ORM's, one statement each."""
+    from twostep.models import Authenticator, BackupCode, BackupCodeSet
+    from twostep.services import authenticators
+    from twostep.services.factors import backup_codes, confirmed_kinds, enabled
+    from twostep.services.factors import totp as totp_factor
+
+    member = make_user("member")
+    assert (enabled(member), confirmed_kinds(member), backup_codes.remaining(member),
+            backup_codes.current_set(member)) == (False, frozenset(), 0, None)
+    enroll(member)
+    authenticators.start_app(member, PASSWORD, ORIGIN)  # a second app, not confirmed: not offered
+    with CaptureQueriesContext(connection) as queries:
+        answers = (enabled(member), confirmed_kinds(member), backup_codes.remaining(member),
+                   backup_codes.current_set(member), totp_factor._CONFIRMED_APPS.all(member.pk))
+    assert len(queries) == 5
+    assert answers[:3] == (True, frozenset({"totp"}), BackupCode.objects.filter(user=member, used_at__isnull=True).count())
+    assert answers[2] == 10
+    assert answers[3] == BackupCodeSet.objects.get(user=member)
+    assert answers[4] == list(Authenticator.objects.filter(user=member, confirmed=True)) and len(answers[4]) == 1
+    assert answers[4][0].encrypted_secret == Authenticator.objects.get(user=member, confirmed=True).encrypted_secret
+    assert enabled(admin) is False and backup_codes.remaining(admin) == 0 and backup_codes.current_set(admin) is None
 
 
 @pytest.mark.django_db(transaction=True)

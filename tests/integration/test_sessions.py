@@ -329,3 +329,36 @@ def test_session_store_reads_a_saved_session_and_never_an_expired_one(db):
     assert expired.load() == {}
     assert expired.session_key is None  # a new key is made if it is saved: the old one is never revived
     assert SessionStore("short").load() == {}
+
+
+def test_session_store_updates_its_row_and_says_so_when_the_row_is_gone(db):
+    from django.contrib.sessions.backends.base import UpdateError
+    from django.contrib.sessions.models import Session
+
+    from twostep.session_store import SessionStore
+
+    store = SessionStore()
+    store["colour"] = "green"
+    store.save()
+    again = SessionStore(store.session_key)
+    again["colour"] = "blue"
+    again.save()  # the same key: its row updated, no second row
+    assert Session.objects.count() == 1
+    assert SessionStore(store.session_key).load() == {"colour": "blue"}
+    Session.objects.all().delete()  # signed out elsewhere meanwhile
+    again["colour"] = "red"
+    with pytest.raises(UpdateError):  # the middleware answers "session interrupted"
+        again.save()
+    assert not Session.objects.exists()  # never written back under the ended key
+
+
+def test_session_store_refuses_a_taken_key_when_creating(db):
+    from django.contrib.sessions.backends.base import CreateError
+
+    from twostep.session_store import SessionStore
+
+    store = SessionStore()
+    store.save()
+    twin = SessionStore(store.session_key)
+    with pytest.raises(CreateError):
+        twin.save(must_create=True)

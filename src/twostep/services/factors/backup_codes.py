@@ -18,13 +18,14 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
 from ... import crypto
 from ...core import backup_codes as codes_core
 from ...core import clock
 from ...core.errors import MalformedCode
-from ...models import BackupCode, BackupCodeSet, User
+from ...models import BackupCode, BackupCodeSet, PreparedQuery, User
 from .. import audit, notifications
 from ..audit import Origin, Type
 from ..errors import InvalidCode, TwoFactorDisabled
@@ -59,14 +60,21 @@ def offered(user, facts) -> bool:
     return bool(facts.kinds) and facts.backup_codes > 0
 
 
+# Compiled once (models.PreparedQuery): the pages and the API read them on every visit.
+_UNUSED = PreparedQuery(lambda user_id: BackupCode.objects.filter(user_id=user_id, used_at__isnull=True)
+                        .values("user_id").annotate(count=Count("pk")).values_list("count"))
+_CURRENT_SET = PreparedQuery(lambda user_id: BackupCodeSet.objects.filter(user_id=user_id).order_by("pk")[:1])
+
+
 def remaining(user) -> int:
     """Return how many unused codes the user has."""
-    return BackupCode.objects.filter(user=user, used_at__isnull=True).count()
+    rows = _UNUSED.values(user.pk)
+    return rows[0][0] if rows else 0
 
 
 def current_set(user) -> BackupCodeSet | None:
     """Return the user's current set (salt, size, when made, when saved), or None."""
-    return BackupCodeSet.objects.filter(user=user).first()
+    return _CURRENT_SET.first(user.pk)
 
 
 def is_low(count: int) -> bool:

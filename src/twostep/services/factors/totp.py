@@ -17,13 +17,16 @@ from django.utils.translation import ngettext
 from ... import crypto
 from ...core import clock, totp
 from ...core.errors import MalformedCode
-from ...models import Authenticator, SecurityEvent, User
+from ...models import Authenticator, PreparedQuery, SecurityEvent, User
 from ..errors import InvalidCode, InvalidConfirmationCode
 from . import MalformedProof, Verified
 
 METHOD = "totp"
 KIND = Authenticator.Kind.TOTP
 AMR = ("otp",)
+# The apps a code may come from, read at every second step: compiled once (models.PreparedQuery).
+_CONFIRMED_APPS = PreparedQuery(
+    lambda user_id: Authenticator.objects.filter(user_id=user_id, kind=KIND, confirmed=True).order_by("pk"))
 DEFAULT_NAME = _("Authenticator app")
 # A replay from where the code was just accepted is the person themselves, not an attacker.
 SAME_PERSON_SECONDS = 120
@@ -126,7 +129,7 @@ def verify(user: User, code, now, origin) -> Verified | None:
     except MalformedCode:
         raise MalformedProof(_("An app code is 6 digits.")) from None
     now_unix = clock.now()
-    for row in Authenticator.objects.filter(user=user, kind=KIND, confirmed=True).order_by("pk"):
+    for row in _CONFIRMED_APPS.all(user.pk):
         match = totp.match_code(crypto.decrypt_secret(row.encrypted_secret), typed, now_unix)
         if match is None:
             continue
