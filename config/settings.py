@@ -167,7 +167,8 @@ TWOSTEP_HASH_PRIORITY_TIMEOUT = float(env("HASH_PRIORITY_TIMEOUT", "10"))
 # their turn, or for the network, the gate or a hash, which need none. 0: no limit. Unset: one
 # with SQLite (a request never waits for a database server, and the workers keep the cores
 # busy), two with a database server (one request runs while another waits for its answer).
-TWOSTEP_ACTIVE_REQUESTS = env_int("ACTIVE_REQUESTS", 1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 2)
+TWOSTEP_ACTIVE_REQUESTS = (int(env("ACTIVE_REQUESTS")) if env("ACTIVE_REQUESTS").strip()
+                           else 1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 2)
 # Days a device cookie (the priority lane, its own password throttle) lasts after a sign-in.
 TWOSTEP_DEVICE_COOKIE_DAYS = env_int("DEVICE_COOKIE_DAYS", 180)
 AUTH_PASSWORD_VALIDATORS = [
