@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import secrets
 import uuid
-import weakref
-from typing import NamedTuple
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
-from django.db import connections, models
+from django.db import models
 from django.db.models.functions import Lower
-from django.db.models.query import get_related_populators
-from django.db.transaction import TransactionManagementError
 from django.utils.translation import gettext_lazy as _
 from oauth2_provider import models as oauth2
 
 from . import crypto
+from .prepared import PreparedQuery
 
 
 class Account(models.Model):
@@ -38,111 +35,6 @@ class Account(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-
-class _Compiled(NamedTuple):
-    """A prepared query as compiled for one connection, and what turns its rows into objects."""
-
-    sql: str
-    params: list  # the statement's parameters, the value's places holding None
-    slots: tuple[int, ...]  # where the value goes among them
-    compiler: object
-    converters: dict
-    model: type
-    names: list[str] | None  # the model's attribute names, in the order of a row's columns for it
-    fields: slice | None  # where those columns are in a row (None: a values_list query)
-    populators: list  # select_related's objects
-    locks: bool  # SELECT … FOR UPDATE
-
-
-class PreparedQuery:
-    """A query through the ORM, compiled once per database connection, then run with another key.
-
-    Building a query's SQL costs the ORM several times what SQLite takes to run it: the user and
-    account of a request, 1.1 ms through the ORM, 0.1 ms once compiled. `make(key)` builds the
-    queryset for one key (an integer, as a primary key or a foreign key takes it). It is compiled
-    twice, for two sample keys: the SQL must be the same, and the parameters that differ are the
-    key's places — the others (a kind, a flag) are kept as they are. Rows are turned into
-    objects as the ORM would: the database's converters, `from_db`, and the related objects of
-    `select_related` filled in; a `values_list` query gives its rows as tuples. A query that
-    locks (`select_for_update`) runs in a transaction only, as the ORM's does.
-    """
-
-    _SAMPLES = (7_000_001, 7_000_002)  # two keys no parameter of a query equals by chance
-
-    def __init__(self, make):
-        self._make = make
-        self._compiled = weakref.WeakKeyDictionary()  # one per connection, that is, per thread
-
-    def _compile(self, connection) -> _Compiled:
-        compilers = [self._make(key).query.get_compiler(connection=connection) for key in self._SAMPLES]
-        (sql, params), (other_sql, other_params) = (compiler.as_sql() for compiler in compilers)
-        params, other_params = list(params), list(other_params)
-        slots = tuple(i for i, (a, b) in enumerate(zip(params, other_params, strict=False)) if a != b)
-        if (sql != other_sql or len(params) != len(other_params) or not slots
-                or any((params[i], other_params[i]) != self._SAMPLES for i in slots)):
-            raise ValueError(f"a prepared query takes its key as a parameter, the same SQL for every key: {sql!r}")
-        compiler = compilers[0]
-        select, info = compiler.select, compiler.klass_info
-        if info is not None:  # model instances
-            first, last = info["select_fields"][0], info["select_fields"][-1] + 1
-            names = [column[0].target.attname for column in select[first:last]]
-            fields = slice(first, last)
-            populators = get_related_populators(info, select, connection.alias)
-        else:  # values_list
-            names, fields, populators = None, None, []
-        compiled = _Compiled(
-            sql=sql,
-            params=[None if i in slots else value for i, value in enumerate(params)],
-            slots=slots,
-            compiler=compiler,
-            converters=compiler.get_converters([column[0] for column in select[:compiler.col_count]]),
-            model=compiler.query.model,
-            names=names,
-            fields=fields,
-            populators=populators,
-            locks=compiler.query.select_for_update,
-        )
-        self._compiled[connection] = compiled
-        return compiled
-
-    def _rows(self, key, using: str) -> tuple[_Compiled, list]:
-        connection = connections[using]
-        query = self._compiled.get(connection) or self._compile(connection)
-        if query.locks and connection.get_autocommit():
-            raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
-        params = list(query.params)
-        value = query.model._meta.pk.get_db_prep_value(key, connection)  # junk raises, as the ORM's
-        for slot in query.slots:
-            params[slot] = value
-        with connection.cursor() as cursor:
-            cursor.execute(query.sql, params)
-            rows = cursor.fetchall()
-        if query.converters:
-            rows = list(query.compiler.apply_converters(rows, query.converters))
-        return query, rows
-
-    def _object(self, query: _Compiled, row, using: str):
-        found = query.model.from_db(using, query.names, row[query.fields])
-        for populator in query.populators:
-            populator.populate(row, found)
-        return found
-
-    def first(self, key, using: str = "default"):
-        """Return the first object the query finds for `key`, or None."""
-        if key is None:
-            return None
-        query, rows = self._rows(key, using)
-        return self._object(query, rows[0], using) if rows else None
-
-    def all(self, key, using: str = "default") -> list:
-        """Return the objects the query finds for `key`."""
-        query, rows = self._rows(key, using)
-        return [self._object(query, row, using) for row in rows]
-
-    def values(self, key, using: str = "default") -> list[tuple]:
-        """Return the rows of a `values_list` query for `key`, as tuples."""
-        return [tuple(row) for row in self._rows(key, using)[1]]
 
 
 class UserManager(BaseUserManager):

@@ -23,9 +23,12 @@ from types import SimpleNamespace
 
 from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError, UpdateError
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
+from django.contrib.sessions.models import Session
 from django.db import IntegrityError, connections, router, transaction
 from django.utils import timezone
 from django.utils.crypto import get_random_string
+
+from .prepared import written
 
 
 class SessionStore(DatabaseSessionStore):
@@ -50,7 +53,7 @@ class SessionStore(DatabaseSessionStore):
             return None
         connection = connections[router.db_for_read(self.model)]
         with connection.cursor() as cursor:
-            cursor.execute(_statements(connection, self.model).select,
+            cursor.execute(written(connection, _select),
                            [key, connection.ops.adapt_datetimefield_value(timezone.now())])
             row = cursor.fetchone()
         if row is None:
@@ -79,24 +82,23 @@ class SessionStore(DatabaseSessionStore):
         creating = must_create or self._unsaved
         data = self._get_session(no_load=creating)
         connection = connections[router.db_for_write(self.model)]
-        statements = _statements(connection, self.model)
         row = [self.encode(data), connection.ops.adapt_datetimefield_value(self.get_expiry_date()),
                self.session_key]
         try:
             if not creating:
                 with connection.cursor() as cursor:
-                    cursor.execute(statements.update, row)
+                    cursor.execute(written(connection, _update), row)
                     if cursor.rowcount != 1:  # deleted meanwhile (signed out elsewhere)
                         raise UpdateError
                 return
             if self._replaces or connection.in_atomic_block:
                 with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-                    cursor.execute(statements.insert, row)
+                    cursor.execute(written(connection, _insert), row)
                     if self._replaces:
-                        cursor.execute(statements.delete_one, [self._replaces])
+                        cursor.execute(written(connection, _delete), [self._replaces])
             else:  # one INSERT, nothing to delete: no transaction of its own (two round trips fewer)
                 with connection.cursor() as cursor:
-                    cursor.execute(statements.insert, row)
+                    cursor.execute(written(connection, _insert), row)
         except IntegrityError:
             if must_create:
                 raise CreateError from None
@@ -117,22 +119,28 @@ class SessionStore(DatabaseSessionStore):
         self.model.objects.filter(session_key__in=keys).delete()
 
 
-_BUILT: dict = {}
+def _names(quote) -> tuple[str, str, str, str]:
+    meta = Session._meta
+    return (quote(meta.db_table), quote(meta.pk.column), quote(meta.get_field("session_data").column),
+            quote(meta.get_field("expire_date").column))
 
 
-def _statements(connection, model) -> SimpleNamespace:
-    """The session table's statements for this database, their names quoted: built once."""
-    built = _BUILT.get((connection.vendor, model))
-    if built is None:
-        quote = connection.ops.quote_name
-        meta = model._meta
-        table, key = quote(meta.db_table), quote(meta.pk.column)
-        data, expires = (quote(meta.get_field(name).column) for name in ("session_data", "expire_date"))
-        # Quoted names, values bound:
-        built = _BUILT[(connection.vendor, model)] = SimpleNamespace(
-            select=f"SELECT {data} FROM {table} WHERE {key} = %s AND {expires} > %s",  # noqa: S608
-            insert=f"INSERT INTO {table} ({data}, {expires}, {key}) VALUES (%s, %s, %s)",  # noqa: S608
-            update=f"UPDATE {table} SET {data} = %s, {expires} = %s WHERE {key} = %s",  # noqa: S608
-            delete_one=f"DELETE FROM {table} WHERE {key} = %s",  # noqa: S608
-        )
-    return built
+# The session table's statements (prepared.written: built once per database kind). Quoted names, values bound.
+def _select(quote) -> str:
+    table, key, data, expires = _names(quote)
+    return f"SELECT {data} FROM {table} WHERE {key} = %s AND {expires} > %s"  # noqa: S608
+
+
+def _insert(quote) -> str:
+    table, key, data, expires = _names(quote)
+    return f"INSERT INTO {table} ({data}, {expires}, {key}) VALUES (%s, %s, %s)"  # noqa: S608
+
+
+def _update(quote) -> str:
+    table, key, data, expires = _names(quote)
+    return f"UPDATE {table} SET {data} = %s, {expires} = %s WHERE {key} = %s"  # noqa: S608
+
+
+def _delete(quote) -> str:
+    table, key, _data, _expires = _names(quote)
+    return f"DELETE FROM {table} WHERE {key} = %s"  # noqa: S608

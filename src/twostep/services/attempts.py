@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from ..core import clock
 from ..models import User
+from ..prepared import column, written
 from . import audit, notifications, throttling
 from .audit import Origin, Type
 from .errors import InvalidCode, NoPendingSignIn, ServiceError
@@ -22,6 +23,11 @@ from .factors import backup_codes as backup_codes_factor
 from .factors import totp as totp_factor
 
 FAILURE_NOTICE_INTERVAL_SECONDS = 3600
+
+
+def _last_login_statement(quote) -> str:
+    return (f"UPDATE {quote(User._meta.db_table)} SET {column(User, quote, 'last_login')} = %s "  # noqa: S608 — quoted names, values bound
+            f"WHERE {column(User, quote, 'id')} = %s")
 
 
 def guarded_attempt(user_id: int, origin: Origin, step: str, attempt, *, stamp: str | None = None) -> User:
@@ -127,6 +133,7 @@ def count_failure(user: User, now, origin: Origin, method: str, purpose: str, *,
 def record_sign_in(user: User, origin: Origin, method: str) -> None:
     """Note a completed sign-in: last_login and the audit event with the factor used."""
     now = clock.utcnow()
-    User.objects.filter(pk=user.pk).update(last_login=now)
+    with connection.cursor() as cursor:
+        cursor.execute(written(connection, _last_login_statement), [connection.ops.adapt_datetimefield_value(now), user.pk])
     user.last_login = now
     audit.record(Type.SIGN_IN, user=user, actor=user, origin=origin, method=method)

@@ -10,9 +10,12 @@ from django.conf import settings
 from .. import metrics
 from ..core import clock
 from ..models import SecurityEvent
+from ..prepared import PreparedInsert
 from .user_agents import COMMAND_LINE
 
 log = logging.getLogger("twostep.audit")
+# Every security event is one row: its INSERT compiled once (prepared.py).
+_INSERT_EVENT = PreparedInsert(SecurityEvent)
 Type = SecurityEvent.Type
 
 
@@ -33,7 +36,7 @@ def record(type: str, *, user=None, actor=None, origin: Origin | None = None, ac
            **detail) -> SecurityEvent:
     """Store one event; `detail` must never hold a secret (codes, passwords, keys)."""
     origin = origin or Origin()
-    event = SecurityEvent.objects.create(
+    event = _INSERT_EVENT.create(
         type=type,
         at=clock.utcnow(),
         account=account or (user.account if user is not None else None),

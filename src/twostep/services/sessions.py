@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 
 from ..core import clock
 from ..models import User, UserSession
+from ..prepared import PreparedInsert
 from . import audit, oidc
 from .audit import Origin, Type
 from .errors import NotFound
@@ -43,12 +44,15 @@ def _store():
     return import_module(settings.SESSION_ENGINE).SessionStore
 
 
+_INSERT_SESSION = PreparedInsert(UserSession)  # at every full sign-in
+
+
 def start(user: User, session_key: str | None, origin: Origin) -> None:
     """Note a session that just completed a full sign-in (its key is new: a sign-in changes it)."""
     if not session_key:
         return
     now = clock.utcnow()
-    UserSession.objects.create(session_key=session_key, user=user, created_at=now, last_seen_at=now,
+    _INSERT_SESSION.create(session_key=session_key, user=user, created_at=now, last_seen_at=now,
                                ip=origin.ip, user_agent=(origin.user_agent or "")[:300])
 
 

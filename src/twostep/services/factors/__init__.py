@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 from django.db.models import Q
 
-from ...models import Authenticator, BackupCode, PreparedQuery, RecoveryRequest
+from ...models import Authenticator, BackupCode, RecoveryRequest
+from ...prepared import PreparedQuery
 from ..errors import InvalidInput, ServiceError
 
 

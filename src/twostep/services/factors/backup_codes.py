@@ -25,7 +25,8 @@ from ... import crypto
 from ...core import backup_codes as codes_core
 from ...core import clock
 from ...core.errors import MalformedCode
-from ...models import BackupCode, BackupCodeSet, PreparedQuery, User
+from ...models import BackupCode, BackupCodeSet, User
+from ...prepared import PreparedQuery
 from .. import audit, notifications
 from ..audit import Origin, Type
 from ..errors import InvalidCode, TwoFactorDisabled

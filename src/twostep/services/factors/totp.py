@@ -17,7 +17,8 @@ from django.utils.translation import ngettext
 from ... import crypto
 from ...core import clock, totp
 from ...core.errors import MalformedCode
-from ...models import Authenticator, PreparedQuery, SecurityEvent, User
+from ...models import Authenticator, SecurityEvent, User
+from ...prepared import PreparedQuery, column, written
 from ..errors import InvalidCode, InvalidConfirmationCode
 from . import MalformedProof, Verified
 
@@ -133,13 +134,30 @@ def verify(user: User, code, now, origin) -> Verified | None:
         match = totp.match_code(crypto.decrypt_secret(row.encrypted_secret), typed, now_unix)
         if match is None:
             continue
-        # The step must be newer than the last one accepted; the condition sits in the UPDATE.
-        won = Authenticator.objects.filter(pk=row.pk).exclude(last_step__gte=match.step).update(
-            last_step=match.step, last_used_at=now)
-        if won:
+        if _accept_step(row.pk, match.step, now):
             return Verified(METHOD, AMR, authenticator_id=row.pk)
         raise CodeAlreadyUsed(quiet=_just_used_here(user, origin, now))
     return None
+
+
+def _accept_step(authenticator_id: int, step: int, now) -> bool:
+    """Record `step` as the app's last accepted one, unless that step or a newer one was accepted.
+
+    One conditional UPDATE (the ORM's `.exclude(last_step__gte=step).update(…)`, written once):
+    of concurrent requests with one code, exactly one changes the row.
+    """
+    from django.db import connection
+
+    def build(quote):
+        step_column = column(Authenticator, quote, "last_step")
+        return (f"UPDATE {quote(Authenticator._meta.db_table)} SET {step_column} = %s, "  # noqa: S608 — quoted names, values bound
+                f"{column(Authenticator, quote, 'last_used_at')} = %s WHERE {column(Authenticator, quote, 'id')} = %s "
+                f"AND ({step_column} IS NULL OR {step_column} < %s)")
+
+    with connection.cursor() as cursor:
+        cursor.execute(written(connection, build),
+                       [step, connection.ops.adapt_datetimefield_value(now), authenticator_id, step])
+        return cursor.rowcount == 1
 
 
 def _just_used_here(user: User, origin, now) -> bool:

@@ -11,7 +11,8 @@ from django.db import connection
 from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 
-from twostep.models import PreparedQuery, User
+from twostep.models import User
+from twostep.prepared import PreparedQuery
 
 from ..conftest import ORIGIN, PASSWORD
 
@@ -122,3 +123,43 @@ def test_the_locked_read_is_the_orms_statement_and_only_in_a_transaction(admin):
     assert ours[0]["sql"] == orms[0]["sql"]  # FOR UPDATE on PostgreSQL; SQLite has none
     with pytest.raises(TransactionManagementError):
         User.objects.locked_with_account(admin.pk)
+
+
+def test_an_insert_compiled_once_writes_the_row_the_orm_writes(admin):
+    """Every field as the ORM stores it (JSON, an address, a time, a key to another row), the new key back."""
+    from twostep.models import SecurityEvent
+    from twostep.prepared import PreparedInsert
+
+    at = datetime.datetime(2026, 12, 3, 8, 0, 1, 250000, tzinfo=datetime.UTC)
+    values = dict(type=SecurityEvent.Type.SIGN_IN, at=at, account=admin.account, user=admin, actor=admin,
+                  actor_label="admin", ip="2001:db8::1", user_agent="Firefox", detail={"method": "totp", "n": [1, "ü"]})
+    insert = PreparedInsert(SecurityEvent)
+    with CaptureQueriesContext(connection) as queries:
+        ours = insert.create(**values)
+        again = insert.create(**{**values, "ip": None, "detail": {}})
+    orms = SecurityEvent.objects.create(**values)
+    assert len(queries) == 2 and queries[0]["sql"].startswith("INSERT")
+    assert ours.pk is not None and again.pk == ours.pk + 1 and orms.pk == again.pk + 1
+    assert not ours._state.adding and ours._state.db == "default"
+
+    def stored(pk):
+        row = SecurityEvent.objects.get(pk=pk)
+        return {f.attname: getattr(row, f.attname) for f in SecurityEvent._meta.concrete_fields if f.attname != "id"}
+
+    assert stored(ours.pk) == stored(orms.pk)
+    assert stored(ours.pk)["detail"] == {"method": "totp", "n": [1, "ü"]} and stored(ours.pk)["at"] == at
+    assert stored(again.pk)["ip"] is None and stored(again.pk)["detail"] == {}
+
+
+def test_an_insert_refused_by_the_database_raises_as_the_orms_does(admin):
+    from django.db import IntegrityError, transaction
+
+    from twostep.models import UserSession
+    from twostep.prepared import PreparedInsert
+
+    now = datetime.datetime(2026, 12, 3, 8, 0, tzinfo=datetime.UTC)
+    insert = PreparedInsert(UserSession)
+    insert.create(session_key="k" * 32, user=admin, created_at=now, last_seen_at=now, ip=None, user_agent="")
+    with pytest.raises(IntegrityError), transaction.atomic():  # the key is unique
+        insert.create(session_key="k" * 32, user=admin, created_at=now, last_seen_at=now, ip=None, user_agent="")
+    assert UserSession.objects.filter(user=admin).count() == 1
