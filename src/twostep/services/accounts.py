@@ -53,7 +53,7 @@ def _check_password(password: str, user: User) -> None:
 
 def _make_user(login, email, password, account, is_admin) -> User:
     login, email = _clean_login(login), _clean_email(email)
-    if User.objects.filter(login__iexact=login).exists():
+    if User.objects.filter(login__caseless=login).exists():
         raise Conflict(_("The login %(login)s is taken.") % {"login": login})
     user = User(login=login, email=email, account=account, is_account_admin=is_admin)
     _check_password(password, user)
@@ -74,7 +74,7 @@ def create_account(name: str, admin_login: str, email: str, password: str) -> Ac
         raise InvalidInput(_("An account name is 1 to 150 characters."))
     with transaction.atomic():
         taken = Conflict(_("An account named %(name)s exists already.") % {"name": name})
-        if Account.objects.filter(name__iexact=name).exists():
+        if Account.objects.filter(name__caseless=name).exists():
             raise taken
         try:  # a concurrent create of the same name passes the check above too
             account = Account.objects.create(name=name)
@@ -86,7 +86,7 @@ def create_account(name: str, admin_login: str, email: str, password: str) -> Ac
 
 def create_user(login: str, account_name: str, email: str, password: str, *, is_admin: bool = False) -> User:
     """Create a user in an existing account."""
-    account = Account.objects.filter(name__iexact=(account_name or "").strip()).first()
+    account = Account.objects.filter(name__caseless=(account_name or "").strip()).first()
     if account is None:
         raise NotFound(_("No account named %(name)s.") % {"name": account_name})
     with transaction.atomic():
@@ -128,7 +128,7 @@ def _with_authenticators(users: list) -> list[UserStatus]:
 
 def user_status(login: str) -> UserStatus:
     """Return a user's 2FA status by login (for the operator)."""
-    user = _status_queryset().filter(login__iexact=(login or "").strip()).first()
+    user = _status_queryset().filter(login__caseless=(login or "").strip()).first()
     if user is None:
         raise NotFound(_("No user with the login %(login)s.") % {"login": login})
     return _with_authenticators([user])[0]

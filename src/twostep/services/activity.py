@@ -422,7 +422,7 @@ def _account_rows(admin: User, filters: Filters):
     # The account is the admin's own, always: no filter can widen it (ASVS 8.2.2).
     rows = SecurityEvent.objects.filter(account_id=admin.account_id).select_related("user", "actor")
     if filters.login:
-        rows = rows.filter(user__login__iexact=filters.login, user__account_id=admin.account_id)
+        rows = rows.filter(user__login__caseless=filters.login, user__account_id=admin.account_id)
     if filters.type:
         rows = rows.filter(type=filters.type)
     if filters.since:

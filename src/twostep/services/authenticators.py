@@ -190,7 +190,7 @@ def rename(user: User, authenticator_id, name, origin: Origin) -> Authenticator:
         row = _own(locked, authenticator_id)
         wanted = clean_name(name, row.name)
         if wanted.lower() != row.name.lower() and Authenticator.objects.filter(
-                user=locked, confirmed=True, name__iexact=wanted).exists():
+                user=locked, confirmed=True, name__caseless=wanted).exists():
             raise InvalidInput(_("You already have an authenticator with that name."))
         if wanted != row.name:
             old, row.name = row.name, wanted

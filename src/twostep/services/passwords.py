@@ -75,7 +75,7 @@ def _recipients(login: str) -> list[User]:
     if not login:
         return []
     rows = User.objects.select_related("account").filter(is_active=True)
-    by_login = list(rows.filter(login__iexact=login)[:1])
+    by_login = list(rows.filter(login__caseless=login)[:1])
     if by_login:
         return by_login
     return list(rows.filter(Q(email__iexact=login)).order_by("pk")[:MAX_RECIPIENTS])

@@ -143,7 +143,7 @@ def operator_disable_two_factor(login: str, reason: str) -> User:
     reason = _clean_reason(reason)
     origin = Origin.command_line()
     with transaction.atomic():
-        user = User.objects.select_for_update().filter(login__iexact=login.strip()).first()
+        user = User.objects.select_for_update().filter(login__caseless=login.strip()).first()
         if user is None:
             raise NotFound(_("No user with the login %(login)s.") % {"login": login})
         if not is_enabled(user):

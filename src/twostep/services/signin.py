@@ -188,7 +188,7 @@ def after_recovery(session: Session) -> str | None:
 # The steps ---------------------------------------------------------------------------------
 
 def _find_user(login: str) -> User | None:
-    return User.objects.select_related("account").filter(login__iexact=login.strip()).first()
+    return User.objects.select_related("account").filter(login__caseless=login.strip()).first()
 
 
 @dataclass(frozen=True)
