@@ -64,6 +64,8 @@ PASSWORD = "bench password long enough"
 TWOSTEP_PORT = int(os.environ.get("BENCH_TWOSTEP_PORT", 8106))
 # Threads per twostep worker: empty for `twostep serve`'s default (to measure p99 against threads).
 TWOSTEP_THREADS = os.environ.get("BENCH_TWOSTEP_THREADS", "").strip()
+# Web worker processes: empty for `twostep serve`'s default.
+TWOSTEP_WORKERS = os.environ.get("BENCH_TWOSTEP_WORKERS", "").strip()
 # Settings for the twostep server besides the benchmark's own, e.g. "TWOSTEP_ACTIVE_REQUESTS=0
 # TWOSTEP_HASH_QUEUE_LENGTH=4" (space-separated; every other TWOSTEP_ variable is left out).
 TWOSTEP_SETTINGS = dict(item.split("=", 1) for item in os.environ.get("BENCH_TWOSTEP_SETTINGS", "").split())
@@ -707,6 +709,7 @@ def fresh_copy(side: str, place: Path, hasher: str, params: dict, *, postgres: b
 def start_twostep(data: Path, hasher: str, *, postgres: bool = False, **more) -> Server:
     env = twostep_env(data, hasher, database_url=PG_URL if postgres else None, **more)
     threads = ["--threads", TWOSTEP_THREADS] if TWOSTEP_THREADS else []
+    threads += ["--workers", TWOSTEP_WORKERS] if TWOSTEP_WORKERS else []
     return Server("twostep", [TWOSTEP_PY, "-m", "twostep", "serve", "--port", str(TWOSTEP_PORT), *threads], env,
                   TWOSTEP_PORT, "/healthz")
 
@@ -1063,7 +1066,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="JSON lines on standard output, the report on standard error")
     parser.add_argument("--reps", type=int, help="repetitions of each scenario (default 3; --quick 1)")
     parser.add_argument("--window", type=float, help="seconds measured per run with MD5 (default 7)")
-    parser.add_argument("--users", type=int, default=int(os.environ.get("BENCH_USERS", 2400)),
+    parser.add_argument("--users", type=int, default=int(os.environ.get("BENCH_USERS", 6000)),
                         help="users per site (each app code is good once per 30 s)")
     parser.add_argument("--only", default="",
                         help="comma-separated: md5,argon2,api,postgres,flood,ceiling (default: all)")
