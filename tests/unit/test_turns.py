@@ -5,6 +5,7 @@ Threads stand in for gunicorn's gthread threads. Order and counts are asserted, 
 
 from __future__ import annotations
 
+import datetime
 import io
 import threading
 import time
@@ -193,3 +194,23 @@ def test_the_liveness_check_takes_no_turn(one_turn):
     wrapped({"REQUEST_METHOD": "GET", "PATH_INFO": "/healthz", "wsgi.input": io.BytesIO()}, None)
     wrapped({"REQUEST_METHOD": "GET", "PATH_INFO": "/login", "wsgi.input": io.BytesIO()}, None)
     assert answered == [False, True]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_password_attempt_waiting_for_others_on_its_keys_gives_up_its_turn(one_turn, monkeypatch):
+    """Busy keys: the attempts being checked decide, and they may need this worker's one turn."""
+    from twostep.services import throttle_store, throttling
+
+    answers = iter([(throttle_store.BUSY, 0), (throttle_store.BUSY, 0), (throttle_store.ADMITTED, 0)])
+    held_while_waiting = []
+
+    class Busy:
+        def reserve(self, keys, now, delay_for):
+            return next(answers)
+
+    monkeypatch.setattr(throttling, "store", Busy)
+    monkeypatch.setattr(throttling.time, "sleep", lambda pause: held_while_waiting.append(one_turn.held()))
+    with one_turn.turn():
+        throttling.reserve_password_attempt(["ip:192.0.2.1"], datetime.datetime.now(datetime.UTC))
+        assert one_turn.held()  # its turn again once admitted
+    assert held_while_waiting == [False, False]

@@ -91,7 +91,7 @@ def hashing(*, priority: bool):
     Nested blocks in one thread share the outer slot, so nothing inside raises Full. The request
     steps aside from its turn meanwhile (the wait and the hash need no interpreter).
     """
-    with _aside():
+    with aside():
         try:
             with gate().admit(priority=priority):
                 yield
@@ -112,8 +112,9 @@ def turns() -> Turns | None:
 
 
 @contextmanager
-def _aside():
-    """Give up this request's turn for the block, unless a transaction is open.
+def aside():
+    """Give up this request's turn for the block, unless a transaction is open: for a wait
+    that needs no interpreter (the hashing gate, a hash, a pause before looking again).
 
     A thread in a transaction may hold locks (a row, SQLite's write lock) that the request
     running in its place could wait for while holding the turn this thread needs to go on.

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
+from . import admission
 from .errors import Throttled
 from .throttle_store import ADMITTED, BLOCKED, store
 
@@ -132,7 +133,8 @@ def reserve_password_attempt(keys, now: datetime) -> PasswordAttempt:
             raise Throttled(wait)
         if time.monotonic() + pause > deadline:
             raise Throttled(1)
-        time.sleep(pause)
+        with admission.aside():  # waiting for other requests' checks: they may need this turn
+            time.sleep(pause)
     raise AssertionError("unreachable")
 
 
