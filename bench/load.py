@@ -650,7 +650,7 @@ def template(side: str, users: int, *, postgres: bool = False) -> tuple[Path, di
     else:
         inputs = [ALLAUTH_SITE / "setup_users.py", ALLAUTH_SITE / "requirements.txt",
                   ALLAUTH_SITE / "benchsite" / "settings.py"]
-    key = _digest(inputs, f"{side}:{users}:{'pg' if postgres else 'sqlite'}")
+    key = _digest(inputs, f"{side}:{users}:{'pg, analyzed' if postgres else 'sqlite'}")
     place = CACHE / f"template-{side}{'-pg' if postgres else ''}-{key}"
     tpl_db = f"{pg_name()}_tpl_{key}"
     ready = place / "users.json"
@@ -677,6 +677,9 @@ def template(side: str, users: int, *, postgres: bool = False) -> tuple[Path, di
             _run([TWOSTEP_PY, str(BENCH / "twostep_setup.py"), "--users", str(users), "--password", PASSWORD,
                   "--out", str(place / "users.tmp")], twostep_env(place / "data", "md5", database_url=url),
                  900, "twostep set-up")
+            if url:  # planner statistics, as autovacuum keeps them on a live server (a copy keeps them)
+                _run([TWOSTEP_PY, "-c", "import psycopg,sys; psycopg.connect(sys.argv[1], autocommit=True)"
+                      ".execute('ANALYZE')", url], os.environ.copy(), 120, "PostgreSQL: ANALYZE")
         else:
             _run([ALLAUTH_PY, str(ALLAUTH_SITE / "setup_users.py"), "--users", str(users), "--password", PASSWORD,
                   "--out", str(place / "users.tmp")], allauth_env(place / "data", "md5", {}), 600, "allauth set-up")
