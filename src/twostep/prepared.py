@@ -21,8 +21,8 @@ class _Compiled(NamedTuple):
     """A prepared query as compiled for one connection, and what turns its rows into objects."""
 
     sql: str
-    params: list  # the statement's parameters, the value's places holding None
-    slots: tuple[int, ...]  # where the value goes among them
+    params: list  # the statement's parameters, the key's places holding None
+    slots: tuple[int, ...]  # where the key goes among them
     compiler: object
     converters: dict
     model: type
@@ -168,8 +168,9 @@ class PreparedInsert:
 _WRITTEN: dict = {}
 
 
-def written(connection, build) -> str:
-    """Return `build(quote)`, a statement written by hand with its names quoted, built once per database kind."""
+def written(connection, build):
+    """Return `build(quote)` — a statement written by hand, or several, their names quoted — built
+    once per database kind."""
     key = (build, connection.vendor)
     sql = _WRITTEN.get(key)
     if sql is None:

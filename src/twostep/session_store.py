@@ -53,7 +53,7 @@ class SessionStore(DatabaseSessionStore):
             return None
         connection = connections[router.db_for_read(self.model)]
         with connection.cursor() as cursor:
-            cursor.execute(written(connection, _select),
+            cursor.execute(written(connection, _statements).select,
                            [key, connection.ops.adapt_datetimefield_value(timezone.now())])
             row = cursor.fetchone()
         if row is None:
@@ -87,18 +87,18 @@ class SessionStore(DatabaseSessionStore):
         try:
             if not creating:
                 with connection.cursor() as cursor:
-                    cursor.execute(written(connection, _update), row)
+                    cursor.execute(written(connection, _statements).update, row)
                     if cursor.rowcount != 1:  # deleted meanwhile (signed out elsewhere)
                         raise UpdateError
                 return
             if self._replaces or connection.in_atomic_block:
                 with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-                    cursor.execute(written(connection, _insert), row)
+                    cursor.execute(written(connection, _statements).insert, row)
                     if self._replaces:
-                        cursor.execute(written(connection, _delete), [self._replaces])
+                        cursor.execute(written(connection, _statements).delete, [self._replaces])
             else:  # one INSERT, nothing to delete: no transaction of its own (two round trips fewer)
                 with connection.cursor() as cursor:
-                    cursor.execute(written(connection, _insert), row)
+                    cursor.execute(written(connection, _statements).insert, row)
         except IntegrityError:
             if must_create:
                 raise CreateError from None
@@ -119,28 +119,14 @@ class SessionStore(DatabaseSessionStore):
         self.model.objects.filter(session_key__in=keys).delete()
 
 
-def _names(quote) -> tuple[str, str, str, str]:
+def _statements(quote) -> SimpleNamespace:
+    """The session table's statements (prepared.written: built once per database kind); quoted names, values bound."""
     meta = Session._meta
-    return (quote(meta.db_table), quote(meta.pk.column), quote(meta.get_field("session_data").column),
-            quote(meta.get_field("expire_date").column))
-
-
-# The session table's statements (prepared.written: built once per database kind). Quoted names, values bound.
-def _select(quote) -> str:
-    table, key, data, expires = _names(quote)
-    return f"SELECT {data} FROM {table} WHERE {key} = %s AND {expires} > %s"  # noqa: S608
-
-
-def _insert(quote) -> str:
-    table, key, data, expires = _names(quote)
-    return f"INSERT INTO {table} ({data}, {expires}, {key}) VALUES (%s, %s, %s)"  # noqa: S608
-
-
-def _update(quote) -> str:
-    table, key, data, expires = _names(quote)
-    return f"UPDATE {table} SET {data} = %s, {expires} = %s WHERE {key} = %s"  # noqa: S608
-
-
-def _delete(quote) -> str:
-    table, key, _data, _expires = _names(quote)
-    return f"DELETE FROM {table} WHERE {key} = %s"  # noqa: S608
+    table, key = quote(meta.db_table), quote(meta.pk.column)
+    data, expires = (quote(meta.get_field(name).column) for name in ("session_data", "expire_date"))
+    return SimpleNamespace(
+        select=f"SELECT {data} FROM {table} WHERE {key} = %s AND {expires} > %s",  # noqa: S608
+        insert=f"INSERT INTO {table} ({data}, {expires}, {key}) VALUES (%s, %s, %s)",  # noqa: S608
+        update=f"UPDATE {table} SET {data} = %s, {expires} = %s WHERE {key} = %s",  # noqa: S608
+        delete=f"DELETE FROM {table} WHERE {key} = %s",  # noqa: S608
+    )
