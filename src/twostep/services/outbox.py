@@ -22,8 +22,8 @@ import smtplib
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db import connection, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy
@@ -33,6 +33,7 @@ from django_tasks_db.models import DBTaskResult
 
 from .. import crypto
 from ..models import Mail
+from ..prepared import PreparedQuery, column, written
 
 log = logging.getLogger("twostep.notifications")
 
@@ -77,11 +78,9 @@ def deliver_mail(mail_id: int) -> str:
 def deliver(mail_id: int) -> str:
     """Send the mail unless it was sent, failed or is being sent; retry it later if SMTP fails."""
     now = timezone.now()
-    claimed = Mail.objects.filter(pk=mail_id, status=Status.QUEUED).update(
-        status=Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
-    if not claimed:
+    if not _change(_claim, [Status.SENDING, connection.ops.adapt_datetimefield_value(now), mail_id, Status.QUEUED]):
         return "skipped"
-    mail = Mail.objects.get(pk=mail_id)
+    mail = _MAIL.first(mail_id)
     if mail.expires_at is not None and mail.expires_at <= now:
         _give_up(mail, "expired before it could be sent")
         return Status.FAILED
@@ -91,10 +90,34 @@ def deliver(mail_id: int) -> str:
         notifications.message(mail).send()
     except Exception as error:  # noqa: BLE001 — any failure is retried or recorded, never lost
         return _failed(mail, error)
-    Mail.objects.filter(pk=mail.pk, status=Status.SENDING).update(
-        status=Status.SENT, sent_at=timezone.now(), last_error="")
+    _change(_sent, [Status.SENT, connection.ops.adapt_datetimefield_value(timezone.now()), mail.pk, Status.SENDING])
     log.info("sent %s mail to user %s", mail.kind, mail.user_id)
     return Status.SENT
+
+
+# A mail's claim, its row and its end, at every mail: built once (prepared.py). Quoted names, values bound.
+_MAIL = PreparedQuery(lambda pk: Mail.objects.filter(pk=pk))
+
+
+def _claim(quote) -> str:
+    """The ORM's `.filter(pk=…, status=QUEUED).update(status=…, claimed_at=…, attempts=F("attempts") + 1)`."""
+    attempts = column(Mail, quote, "attempts")
+    return (f"UPDATE {quote(Mail._meta.db_table)} SET {column(Mail, quote, 'status')} = %s, "  # noqa: S608
+            f"{column(Mail, quote, 'claimed_at')} = %s, {attempts} = {attempts} + 1 "
+            f"WHERE {column(Mail, quote, 'id')} = %s AND {column(Mail, quote, 'status')} = %s")
+
+
+def _sent(quote) -> str:
+    """The ORM's `.filter(pk=…, status=SENDING).update(status=SENT, sent_at=…, last_error="")`."""
+    return (f"UPDATE {quote(Mail._meta.db_table)} SET {column(Mail, quote, 'status')} = %s, "  # noqa: S608
+            f"{column(Mail, quote, 'sent_at')} = %s, {column(Mail, quote, 'last_error')} = '' "
+            f"WHERE {column(Mail, quote, 'id')} = %s AND {column(Mail, quote, 'status')} = %s")
+
+
+def _change(build, params) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(written(connection, build), params)
+        return cursor.rowcount
 
 
 def retry_delay(attempts: int) -> timedelta:
