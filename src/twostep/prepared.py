@@ -170,12 +170,20 @@ _WRITTEN: dict = {}
 
 def written(connection, build):
     """Return `build(quote)` — a statement written by hand, or several, their names quoted — built
-    once per database kind."""
+    once per database kind. `build` is a module-level function: it is the cache's key."""
     key = (build, connection.vendor)
     sql = _WRITTEN.get(key)
     if sql is None:
         sql = _WRITTEN[key] = build(connection.ops.quote_name)
     return sql
+
+
+def change(build, params, using: str = "default") -> int:
+    """Run the hand-written statement `build` gives (see `written`) with `params`; return the rows it changed."""
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        cursor.execute(written(connection, build), params)
+        return cursor.rowcount
 
 
 def column(model, quote, name: str) -> str:

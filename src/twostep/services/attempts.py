@@ -14,7 +14,7 @@ from django.db import connection, transaction
 
 from ..core import clock
 from ..models import User
-from ..prepared import column, written
+from ..prepared import change, column
 from . import audit, notifications, throttling
 from .audit import Origin, Type
 from .errors import InvalidCode, NoPendingSignIn, ServiceError
@@ -133,7 +133,6 @@ def count_failure(user: User, now, origin: Origin, method: str, purpose: str, *,
 def record_sign_in(user: User, origin: Origin, method: str) -> None:
     """Note a completed sign-in: last_login and the audit event with the factor used."""
     now = clock.utcnow()
-    with connection.cursor() as cursor:
-        cursor.execute(written(connection, _last_login_statement), [connection.ops.adapt_datetimefield_value(now), user.pk])
+    change(_last_login_statement, [connection.ops.adapt_datetimefield_value(now), user.pk])
     user.last_login = now
     audit.record(Type.SIGN_IN, user=user, actor=user, origin=origin, method=method)

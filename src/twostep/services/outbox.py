@@ -33,7 +33,7 @@ from django_tasks_db.models import DBTaskResult
 
 from .. import crypto
 from ..models import Mail
-from ..prepared import PreparedQuery, column, written
+from ..prepared import PreparedQuery, change, column
 
 log = logging.getLogger("twostep.notifications")
 
@@ -78,7 +78,7 @@ def deliver_mail(mail_id: int) -> str:
 def deliver(mail_id: int) -> str:
     """Send the mail unless it was sent, failed or is being sent; retry it later if SMTP fails."""
     now = timezone.now()
-    if not _change(_claim, [Status.SENDING, connection.ops.adapt_datetimefield_value(now), mail_id, Status.QUEUED]):
+    if not change(_claim, [Status.SENDING, connection.ops.adapt_datetimefield_value(now), mail_id, Status.QUEUED]):
         return "skipped"
     mail = _MAIL.first(mail_id)
     if mail.expires_at is not None and mail.expires_at <= now:
@@ -90,7 +90,7 @@ def deliver(mail_id: int) -> str:
         notifications.message(mail).send()
     except Exception as error:  # noqa: BLE001 — any failure is retried or recorded, never lost
         return _failed(mail, error)
-    _change(_sent, [Status.SENT, connection.ops.adapt_datetimefield_value(timezone.now()), mail.pk, Status.SENDING])
+    change(_sent, [Status.SENT, connection.ops.adapt_datetimefield_value(timezone.now()), mail.pk, Status.SENDING])
     log.info("sent %s mail to user %s", mail.kind, mail.user_id)
     return Status.SENT
 
@@ -112,12 +112,6 @@ def _sent(quote) -> str:
     return (f"UPDATE {quote(Mail._meta.db_table)} SET {column(Mail, quote, 'status')} = %s, "  # noqa: S608
             f"{column(Mail, quote, 'sent_at')} = %s, {column(Mail, quote, 'last_error')} = '' "
             f"WHERE {column(Mail, quote, 'id')} = %s AND {column(Mail, quote, 'status')} = %s")
-
-
-def _change(build, params) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(written(connection, build), params)
-        return cursor.rowcount
 
 
 def retry_delay(attempts: int) -> timedelta:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from django.db.models import Q
 
 from ...models import Authenticator, BackupCode, RecoveryRequest
-from ...prepared import PreparedQuery
+from ...prepared import PreparedQuery, column, written
 from ..errors import InvalidInput, ServiceError
 
 
@@ -74,7 +74,7 @@ def slice_for(method: str):
     return found
 
 
-# Read on nearly every request of a signed-in user or a sign-in: compiled once (models.PreparedQuery).
+# Read on nearly every request of a signed-in user or a sign-in: compiled once (prepared.py).
 _ONE_CONFIRMED = PreparedQuery(
     lambda user_id: Authenticator.objects.filter(user_id=user_id, confirmed=True).values_list("pk")[:1])
 _CONFIRMED_KINDS = PreparedQuery(
@@ -120,13 +120,19 @@ def _codes_and_pass(user_id: int, now) -> tuple[int, bool]:
     """
     from django.db import connection
 
-    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(written(connection, _codes_and_pass_statement),
+                       [user_id, user_id, RecoveryRequest.Kind.SIGN_IN_PASS, connection.ops.adapt_datetimefield_value(now)])
+        count, ready = cursor.fetchone()
+    return int(count), bool(ready)
 
+
+def _codes_and_pass_statement(quote) -> str:
     def col(model, name):
-        return quote(model._meta.get_field(name).column)
+        return column(model, quote, name)
 
     codes, passes = quote(BackupCode._meta.db_table), quote(RecoveryRequest._meta.db_table)
-    sql = (
+    return (
         f"SELECT (SELECT COUNT(*) FROM {codes} WHERE {col(BackupCode, 'user')} = %s "  # noqa: S608 — quoted names, values bound
         f"AND {col(BackupCode, 'used_at')} IS NULL), "
         f"EXISTS (SELECT 1 FROM {passes} WHERE {col(RecoveryRequest, 'user')} = %s "
@@ -134,11 +140,6 @@ def _codes_and_pass(user_id: int, now) -> tuple[int, bool]:
         f"AND {col(RecoveryRequest, 'used_at')} IS NULL AND {col(RecoveryRequest, 'cancelled_at')} IS NULL "
         f"AND {col(RecoveryRequest, 'expires_at')} > %s)"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [user_id, user_id, RecoveryRequest.Kind.SIGN_IN_PASS,
-                             connection.ops.adapt_datetimefield_value(now)])
-        count, ready = cursor.fetchone()
-    return int(count), bool(ready)
 
 
 def methods(user, now, kinds: frozenset[str] | None = None) -> list[str]:

@@ -61,7 +61,7 @@ def offered(user, facts) -> bool:
     return bool(facts.kinds) and facts.backup_codes > 0
 
 
-# Compiled once (models.PreparedQuery): the pages and the API read them on every visit.
+# Compiled once (prepared.py): the pages and the API read them on every visit.
 _UNUSED = PreparedQuery(lambda user_id: BackupCode.objects.filter(user_id=user_id, used_at__isnull=True)
                         .values("user_id").annotate(count=Count("pk")).values_list("count"))
 _CURRENT_SET = PreparedQuery(lambda user_id: BackupCodeSet.objects.filter(user_id=user_id).order_by("pk")[:1])

@@ -18,14 +18,14 @@ from ... import crypto
 from ...core import clock, totp
 from ...core.errors import MalformedCode
 from ...models import Authenticator, SecurityEvent, User
-from ...prepared import PreparedQuery, column, written
+from ...prepared import PreparedQuery, change, column
 from ..errors import InvalidCode, InvalidConfirmationCode
 from . import MalformedProof, Verified
 
 METHOD = "totp"
 KIND = Authenticator.Kind.TOTP
 AMR = ("otp",)
-# The apps a code may come from, read at every second step: compiled once (models.PreparedQuery).
+# The apps a code may come from, read at every second step: compiled once (prepared.py).
 _CONFIRMED_APPS = PreparedQuery(
     lambda user_id: Authenticator.objects.filter(user_id=user_id, kind=KIND, confirmed=True).order_by("pk"))
 DEFAULT_NAME = _("Authenticator app")
@@ -148,16 +148,15 @@ def _accept_step(authenticator_id: int, step: int, now) -> bool:
     """
     from django.db import connection
 
-    def build(quote):
-        step_column = column(Authenticator, quote, "last_step")
-        return (f"UPDATE {quote(Authenticator._meta.db_table)} SET {step_column} = %s, "  # noqa: S608 — quoted names, values bound
-                f"{column(Authenticator, quote, 'last_used_at')} = %s WHERE {column(Authenticator, quote, 'id')} = %s "
-                f"AND ({step_column} IS NULL OR {step_column} < %s)")
+    return change(_accept_step_statement, [step, connection.ops.adapt_datetimefield_value(now), authenticator_id,
+                                           step]) == 1
 
-    with connection.cursor() as cursor:
-        cursor.execute(written(connection, build),
-                       [step, connection.ops.adapt_datetimefield_value(now), authenticator_id, step])
-        return cursor.rowcount == 1
+
+def _accept_step_statement(quote) -> str:
+    step_column = column(Authenticator, quote, "last_step")
+    return (f"UPDATE {quote(Authenticator._meta.db_table)} SET {step_column} = %s, "  # noqa: S608 — quoted names, values bound
+            f"{column(Authenticator, quote, 'last_used_at')} = %s WHERE {column(Authenticator, quote, 'id')} = %s "
+            f"AND ({step_column} IS NULL OR {step_column} < %s)")
 
 
 def _just_used_here(user: User, origin, now) -> bool:
