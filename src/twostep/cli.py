@@ -29,6 +29,7 @@ class CommandError(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.command_line = argv is None  # run as a program (not called with arguments): it may restart itself
     try:
         return args.run(args) or 0
     except KeyboardInterrupt:
@@ -44,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
 # Commands ------------------------------------------------------------------------------------
 
 def _serve(args) -> None:
+    if args.command_line:
+        server.restart_with_huge_pages()  # once, before any work: password hashes fault less
     bootstrap.compile_messages()
     if not os.environ.get("TWOSTEP_HASH_CONCURRENCY", "").strip("0 "):
         # The CPUs shared among the workers: about one hash per CPU on the machine at a time,

@@ -61,7 +61,9 @@ class Argon2PasswordHasher(DjangoArgon2PasswordHasher):
 # back when freed. Left alone, its threshold climbs to the size of the last freed block (up to
 # 32 MiB), so after the first hash each thread's Argon2 block (19 MiB) stays in its arena: a
 # worker of four threads measured 150 MiB at rest instead of 75. A fixed threshold keeps the
-# peak bounded by the gate and gives the memory back after each hash.
+# peak bounded by the gate and gives the memory back after each hash. The next hash's block is
+# new to the process, and its pages fault in one by one: `twostep serve` has them come as huge
+# pages where the kernel allows (server.restart_with_huge_pages).
 MMAP_THRESHOLD = 1 << 20
 _M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
 _given_back = False

@@ -129,6 +129,29 @@ HEAD_PATHS = ["/login", "/healthz", "/readyz", "/nowhere", "/security", "/api/v1
               "/api/v1/auth/session", "/api/v1/auth/login", "/api/v1/nowhere", "/static/twostep/twostep.css"]
 
 
+def _environment(pid: int) -> dict:
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
+
+
+def test_serve_runs_with_huge_pages_for_hashing_where_the_kernel_leaves_them_to_programs(served):
+    """Started again in place (same PID) with glibc's huge-page tunable, its workers with it."""
+    try:
+        mode = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    except OSError:
+        mode = ""
+    asked = "[madvise]" in mode and "GLIBC_TUNABLES" not in served.env
+    arbiter = _environment(served.process.pid)  # the PID the test started: the restart kept it
+    children = Path(f"/proc/{served.process.pid}/task/{served.process.pid}/children").read_text().split()
+
+    assert children, "no workers under the arbiter"
+    for environment in [arbiter, *(_environment(int(pid)) for pid in children)]:
+        if asked:
+            assert environment.get("GLIBC_TUNABLES") == "glibc.malloc.hugetlb=1"
+        else:
+            assert environment.get("GLIBC_TUNABLES") == served.env.get("GLIBC_TUNABLES")
+
+
 def test_head_answers_carry_no_body_and_gunicorn_drops_nothing(served):
     for path in HEAD_PATHS:
         status, headers, body = served.request("HEAD", path)

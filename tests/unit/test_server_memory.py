@@ -59,3 +59,41 @@ def test_worker_options_give_each_worker_a_jitter_of_a_tenth():
 
 def test_malloc_arenas_are_capped_on_glibc():
     assert server.limit_malloc_arenas() is True
+
+
+@pytest.fixture
+def thp(tmp_path):
+    """The kernel's transparent huge pages setting, as /sys shows it, in a file of our own."""
+    def mode(shown: str):
+        path = tmp_path / "enabled"
+        path.write_text(shown + "\n")
+        return path
+    return mode
+
+
+def test_serve_asks_for_huge_pages_where_the_kernel_leaves_them_to_programs(thp):
+    environ = server.environment_with_huge_pages({"PATH": "/bin"}, thp("always [madvise] never"))
+
+    assert environ == {"PATH": "/bin", "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
+
+
+def test_serve_keeps_the_operators_other_tunables(thp):
+    environ = server.environment_with_huge_pages({"GLIBC_TUNABLES": "glibc.malloc.arena_max=4"},
+                                                 thp("always [madvise] never"))
+
+    assert environ["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=4:glibc.malloc.hugetlb=1"
+
+
+@pytest.mark.parametrize("tunables", ["glibc.malloc.hugetlb=0", "glibc.malloc.hugetlb=1",
+                                      "glibc.malloc.arena_max=4:glibc.malloc.hugetlb=0"])
+def test_serve_restarts_no_more_once_the_tunable_is_set_by_anyone(thp, tunables):
+    assert server.environment_with_huge_pages({"GLIBC_TUNABLES": tunables}, thp("always [madvise] never")) is None
+
+
+@pytest.mark.parametrize("shown", ["[always] madvise never", "always madvise [never]"])
+def test_serve_does_not_restart_where_asking_changes_nothing(thp, shown):
+    assert server.environment_with_huge_pages({}, thp(shown)) is None
+
+
+def test_serve_does_not_restart_without_the_kernels_setting(tmp_path):
+    assert server.environment_with_huge_pages({}, tmp_path / "absent") is None
