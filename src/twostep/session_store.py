@@ -12,21 +12,24 @@ the old one deleted. What that keeps:
   request — never the signed-in state, which exists under the new key only.
 - A request that fails (500, nothing saved) leaves the old session as it was; Django's store
   would have deleted it and left the new one behind without its cookie.
-- A new key is 32 random characters (165 bits); the primary key refuses a taken one, so it is
-  not looked up first. Should it ever be taken, the request fails cleanly (Django's "session
-  interrupted", 400) rather than sharing a session.
+- A new key is 160 random bits, written as 32 characters of base32 in lower case (letters and
+  digits, as Django's keys): one read of the system's random source, where Django's key costs
+  one per character. The primary key refuses a taken one, so it is not looked up first. Should
+  it ever be taken, the request fails cleanly (Django's "session interrupted", 400) rather than
+  sharing a session.
 """
 
 from __future__ import annotations
 
+import base64
+import secrets
 from types import SimpleNamespace
 
-from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError, UpdateError
+from django.contrib.sessions.backends.base import CreateError, UpdateError
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.contrib.sessions.models import Session
 from django.db import IntegrityError, connections, router, transaction
 from django.utils import timezone
-from django.utils.crypto import get_random_string
 
 from .prepared import written
 
@@ -39,7 +42,7 @@ class SessionStore(DatabaseSessionStore):
 
     def _get_new_session_key(self):
         # Unique by the primary key: create() tries another on the INSERT's conflict.
-        return get_random_string(32, VALID_KEY_CHARS)
+        return new_session_key()
 
     def _get_session_from_db(self):
         """Read the session's data by its key, unexpired, in one plain SELECT.
@@ -117,6 +120,14 @@ class SessionStore(DatabaseSessionStore):
         else:
             keys = [session_key]
         self.model.objects.filter(session_key__in=keys).delete()
+
+
+KEY_BYTES = 20  # 160 bits: 32 characters of base32, no padding
+
+
+def new_session_key() -> str:
+    """Return a new session key: 160 random bits as 32 characters from [a-z2-7]."""
+    return base64.b32encode(secrets.token_bytes(KEY_BYTES)).decode("ascii").lower()
 
 
 def _statements(quote) -> SimpleNamespace:

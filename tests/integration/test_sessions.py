@@ -3,12 +3,16 @@ by itself when idle or old (ASVS 7.4, 7.5)."""
 
 from __future__ import annotations
 
+import collections
+import re
+
 import pytest
 from django.contrib.sessions.models import Session
 from django.test import Client
 
 from twostep.models import SecurityEvent, UserSession
 from twostep.services import sessions
+from twostep.session_store import new_session_key
 
 from ..conftest import ORIGIN, PASSWORD
 from .test_api_support import api_fixture, assert_error, make_api_fixture  # noqa: F401
@@ -284,6 +288,20 @@ def test_session_kept_after_confirming_a_new_authenticator_stays_listed(api, enr
 
 
 # The session store: a new key at every sign-in step, the old one gone ---------------------------
+
+def test_session_keys_are_160_random_bits_in_32_cookie_safe_characters(enrolled, clock):
+    client = Client()
+    client.post("/login", {"login": "member", "password": PASSWORD})
+    halfway = client.cookies["twostep_session"].value
+    client.post("/login/code", {"code": enrolled.code()})
+    keys = {halfway, client.cookies["twostep_session"].value} | {new_session_key() for _ in range(2000)}
+
+    assert len(keys) == 2002  # no two alike
+    assert all(re.fullmatch(r"[a-z2-7]{32}", key) for key in keys)  # base32: 5 bits a character
+    # Every character is used, each about as often as the others (2000 × 32 draws, 2000 expected).
+    counts = collections.Counter("".join(keys))
+    assert len(counts) == 32 and max(counts.values()) < 1.25 * min(counts.values())
+
 
 def test_each_sign_in_step_writes_a_new_key_and_deletes_the_old_row(enrolled, clock):
     client = Client()
