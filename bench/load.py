@@ -304,9 +304,19 @@ class Browser:
 
 
 class FlowError(Exception):
-    def __init__(self, step: str, status):
+    def __init__(self, step: str, status, retry_after: float = 0.0):
         super().__init__(f"{step}: {status}")
-        self.step, self.status = step, status
+        self.step, self.status, self.retry_after = step, status, retry_after
+
+
+def retry_after(answer) -> float:
+    """The seconds a 429 or 503 answer asks the client to wait (0 if it names none)."""
+    if answer is None or answer.status not in (429, 503):
+        return 0.0
+    try:
+        return max(0.0, float(answer.getheader("Retry-After") or 0))
+    except ValueError:
+        return 0.0
 
 
 FORM_ERROR = re.compile(rb'<ul class="errorlist[^"]*"[^>]*>\s*<li>(.*?)</li>', re.S)
@@ -316,7 +326,8 @@ def expect(step: str, status: int, wanted: int, answer=None, location: str | Non
            content: bytes = b"") -> None:
     if status != wanted:
         found = FORM_ERROR.search(content or b"")  # a form shown again says why
-        raise FlowError(step, f"{status} ({found.group(1).decode(errors='replace')[:80]})" if found else status)
+        raise FlowError(step, f"{status} ({found.group(1).decode(errors='replace')[:80]})" if found else status,
+                        retry_after(answer))
     if location is not None and location not in (answer.getheader("Location") or ""):
         raise FlowError(step, f"{status}->{answer.getheader('Location')}")
 
@@ -419,9 +430,9 @@ class Twostep(Site):
         status, _, _ = browser.request("GET", "/api/v1/auth/session")
         expect("GET session", status, 200)
         token = {"X-CSRFToken": browser.cookies.get("csrftoken", "")}
-        status, _, _ = browser.request("POST", "/api/v1/auth/login", data={"login": login, "password": PASSWORD},
-                                       headers=token)
-        expect("POST login", status, 200)
+        status, answer, _ = browser.request("POST", "/api/v1/auth/login", data={"login": login, "password": PASSWORD},
+                                            headers=token)
+        expect("POST login", status, 200, answer)
         method, code = creds.proof(login, factor)
         status, _, _ = browser.request("POST", "/api/v1/auth/second-factor", data={"method": method, "code": code},
                                        headers=token)
@@ -513,6 +524,10 @@ def closed_loop(site: Site, flow: str, creds: Credentials, factor: str, clients:
     keep_cookies: a returning browser (everything but the session kept, e.g. a device cookie);
     otherwise every sign-in starts from an empty jar, as a new browser. logins: client i always
     signs in as logins[i] (a member on their own browser); otherwise any free user.
+
+    A sign-in refused with 429 or 503 counts as an error; its client then waits the answer's
+    Retry-After before the next one, as a person at twostep's page must (its button is held,
+    counting down), rather than asking again at once.
     """
     run = Run(site.name, scenario, clients, window)
     stop, measuring = threading.Event(), threading.Event()
@@ -541,11 +556,13 @@ def closed_loop(site: Site, flow: str, creds: Credentials, factor: str, clients:
                 browser.cookies.clear()
             in_window = measuring.is_set()
             started = time.perf_counter()
+            pause = 0.0
             try:
                 sign_in(browser, creds, login, factor)
                 failure = None
             except FlowError as error:
                 failure = f"{error.step}: {error.status}"
+                pause = error.retry_after  # the page holds its button for that long; a person waits
             except (OSError, http.client.HTTPException) as error:
                 browser.close()
                 failure = f"connection: {type(error).__name__}"
@@ -561,6 +578,8 @@ def closed_loop(site: Site, flow: str, creds: Credentials, factor: str, clients:
                     run.measured_ok += failure is None
                 if window_state["open"] and failure is None:
                     run.signins += 1
+            if pause:
+                stop.wait(pause)
 
     cpu0, client0 = site.server.cpu(), time.process_time()
     threads = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(clients)]
