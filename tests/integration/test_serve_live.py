@@ -129,6 +129,13 @@ HEAD_PATHS = ["/login", "/healthz", "/readyz", "/nowhere", "/security", "/api/v1
               "/api/v1/auth/session", "/api/v1/auth/login", "/api/v1/nowhere", "/static/twostep/twostep.css"]
 
 
+def _parent(stat: Path) -> int | None:
+    try:
+        return int(stat.read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None  # gone meanwhile
+
+
 def _environment(pid: int) -> dict:
     raw = Path(f"/proc/{pid}/environ").read_bytes()
     return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
@@ -142,7 +149,8 @@ def test_serve_runs_with_huge_pages_for_hashing_where_the_kernel_leaves_them_to_
         mode = ""
     asked = "[madvise]" in mode and "GLIBC_TUNABLES" not in served.env
     arbiter = _environment(served.process.pid)  # the PID the test started: the restart kept it
-    children = Path(f"/proc/{served.process.pid}/task/{served.process.pid}/children").read_text().split()
+    children = [stat.parent.name for stat in Path("/proc").glob("[0-9]*/stat")
+                if _parent(stat) == served.process.pid]
 
     assert children, "no workers under the arbiter"
     for environment in [arbiter, *(_environment(int(pid)) for pid in children)]:
