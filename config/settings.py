@@ -94,6 +94,8 @@ TEMPLATES = [
         "DIRS": [],
         "APP_DIRS": True,
         "OPTIONS": {
+            # {% url %} with its argument-less links reversed once per process (web/links.py).
+            "builtins": ["twostep.templatetags.twostep_links"],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.template.context_processors.i18n",

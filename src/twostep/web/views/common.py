@@ -8,7 +8,7 @@ from functools import wraps
 from django.conf import settings
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.views import redirect_to_login
-from django.shortcuts import render, resolve_url
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
@@ -17,6 +17,7 @@ from django.utils.translation import ngettext
 from ...http import status_for
 from ...services.admission import Busy
 from ...services.errors import ServiceError, Throttled, WrongPassword
+from .. import links
 
 
 def next_param(request) -> str:
@@ -30,11 +31,11 @@ def next_param(request) -> str:
 
 
 def next_url(request, default: str = "web:security") -> str:
-    return next_param(request) or resolve_url(default)
+    return next_param(request) or links.reverse(default)
 
 
 def with_next(url_name: str, target: str) -> str:
-    url = reverse(url_name)
+    url = links.reverse(url_name)
     return f"{url}?{urlencode({REDIRECT_FIELD_NAME: target})}" if target else url
 
 
