@@ -24,6 +24,15 @@ def test_pages_send_strict_security_headers(client):
     assert response["X-Frame-Options"] == "DENY"
 
 
+def test_every_page_is_kept_out_of_caches_whether_or_not_its_view_said_so(client, member):
+    client.force_login(member)
+    for url in ("/login", "/security", "/no-such-page"):  # the last one is no view's: a 404
+        response = client.get(url)
+        directives = {part.strip() for part in response["Cache-Control"].split(",")}
+        assert {"no-store", "no-cache", "private", "max-age=0"} <= directives, url
+        assert "Expires" in response, url
+
+
 def test_pages_have_no_inline_script_or_style(client, member):
     client.force_login(member)
     for url in ("/login", "/security", "/no-such-page"):

@@ -149,9 +149,15 @@ class SecurityHeadersMiddleware:
             return response
         response.headers.setdefault("Content-Security-Policy", content_security_policy(request, response))
         response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
-        if response.get("Content-Type", "").startswith("text/html"):
+        if response.get("Content-Type", "").startswith("text/html") and not _never_cached(response):
             add_never_cache_headers(response)
         return response
+
+
+def _never_cached(response) -> bool:
+    """Whether never_cache has marked the response already (most views): not parsed again."""
+    directives = response.get("Cache-Control", "")
+    return "no-store" in directives and "private" in directives and response.has_header("Expires")
 
 
 class DeviceCookieMiddleware:
