@@ -27,8 +27,3 @@ def reverse(viewname: str, *, current_app: str | None = None) -> str:
 def _kept(viewname: str, current_app: str | None, urlconf: str, prefix: str) -> str:
     # get_script_prefix() is read again inside reverse(): the same thread, the same value.
     return django_reverse(viewname, urlconf=urlconf, current_app=current_app)
-
-
-def forget() -> None:
-    """Drop every kept link (after the URL patterns changed, as tests do)."""
-    _kept.cache_clear()
