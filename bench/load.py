@@ -521,8 +521,10 @@ def closed_loop(site: Site, flow: str, creds: Credentials, factor: str, clients:
     the last answer, over every successful sign-in of the run (so nothing in flight at the
     window's edges is charged to the wrong sign-ins).
 
-    keep_cookies: a returning browser (everything but the session kept, e.g. a device cookie);
-    otherwise every sign-in starts from an empty jar, as a new browser. logins: client i always
+    keep_cookies: a returning browser (everything but the session kept, e.g. a device cookie, and
+    its kept-alive connection); otherwise every sign-in starts from an empty jar and a connection
+    of its own, as a new browser (a connection kept across sign-ins stays with the server worker
+    that took it first, and an uneven share of them between workers shows as latency). logins: client i always
     signs in as logins[i] (a member on their own browser); otherwise any free user.
 
     A sign-in refused with 429 or 503 counts as an error; its client then waits the answer's
@@ -552,8 +554,9 @@ def closed_loop(site: Site, flow: str, creds: Credentials, factor: str, clients:
                     continue
             if keep_cookies:
                 browser.cookies.pop(site.session_cookie, None)
-            else:
+            else:  # a new browser: no cookies, and its own connection
                 browser.cookies.clear()
+                browser.close()
             in_window = measuring.is_set()
             started = time.perf_counter()
             pause = 0.0
