@@ -16,6 +16,7 @@ import ipaddress
 import logging
 import os
 import platform
+import select
 import socket
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers import gthread
 
 from . import logs, metrics
 
@@ -87,6 +89,69 @@ def check_free(host: str, port: int) -> None:
         except OSError as error:
             reason = "the address is in use" if error.errno == errno.EADDRINUSE else error.strerror
             raise OSError(f"cannot listen on {address(host, port)}: {reason}") from None
+
+
+# How long a worker's thread waits for a request on a connection it holds — the first on a new
+# connection, the next on a kept-alive one — before it gives the connection to the worker's event
+# loop, where waiting costs nothing. A redirect followed at once, or the page's stylesheet, comes
+# within it from a nearby client, and is then served by the same thread with no handoff.
+REQUEST_WAIT = 0.05
+
+
+class ThreadWorker(gthread.ThreadWorker):
+    """Gunicorn's gthread worker, with a thread serving a connection's requests while they come.
+
+    In gthread a kept-alive connection goes back to the event loop after each answer, and its next
+    request comes back to a pool thread through it: for each request the loop's thread wakes, and
+    the two threads hand the connection and the interpreter lock to each other. A sign-in's
+    requests on one connection cost about a tenth more CPU that way than in the thread that served
+    the first (docs/performance.md, round 7). Here the thread waits up to REQUEST_WAIT for the
+    next request and serves it itself, unless another connection waits for a thread; a connection
+    that stays quiet longer goes back to the loop, as before. A new connection waits as long for
+    its first request (gthread holds a thread up to 5 s for it): a client that connects and sends
+    nothing holds a thread for REQUEST_WAIT, then only a place among the worker's connections
+    until the keep-alive timeout closes it.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._queued = 0  # connections handed to the thread pool that no thread has taken yet
+        self._queued_lock = threading.Lock()
+
+    def enqueue_req(self, conn):
+        with self._queued_lock:
+            self._queued += 1
+        super().enqueue_req(conn)
+
+    def handle(self, conn):
+        with self._queued_lock:
+            self._queued -= 1
+        if not conn.initialized and not conn.data_ready:
+            if not readable(conn.sock, REQUEST_WAIT):
+                return gthread._DEFER  # noqa: SLF001 — what gthread's own handle() answers then
+            conn.data_ready = True
+        keepalive = super().handle(conn)
+        while keepalive is True and self.alive and self._next_request_here(conn):
+            keepalive = super().handle(conn)
+        return keepalive
+
+    def _next_request_here(self, conn) -> bool:
+        """Whether this thread serves the connection's next request: it has come or comes within
+        REQUEST_WAIT, and no other connection waits for a thread meanwhile (it would be served
+        after this one's requests, not between them, as the event loop's queue serves them)."""
+        if self._queued:
+            return False
+        return bool(conn.parser.unreader.buf.getvalue()) or readable(conn.sock, REQUEST_WAIT)
+
+
+def readable(sock: socket.socket, timeout: float) -> bool:
+    """Return whether `sock` has something to read (a request, or the peer closing) within `timeout` s."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    try:
+        return bool(poller.poll(timeout * 1000))
+    except InterruptedError:
+        return False
 
 
 # Memory ----------------------------------------------------------------------------------------
@@ -331,7 +396,7 @@ def serve(host: str, port: int, *, workers: int, threads: int, trusted_proxies: 
 
     options = {
         "bind": [address(host, port)],
-        "worker_class": "gthread",
+        "worker_class": ThreadWorker,
         "workers": workers,
         "threads": threads,
         "worker_connections": worker_connections(threads),

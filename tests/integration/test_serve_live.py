@@ -398,3 +398,55 @@ def test_clients_sending_their_body_slowly_do_not_hold_up_the_others(served):
     for sock in slow:  # each slow request is answered in the end (401: no such application)
         assert sock.recv(64).startswith(b"HTTP/1.1 401")
         sock.close()
+
+
+def _answers(stream, count: int) -> list[tuple[int, bytes]]:
+    """Read `count` HTTP/1.1 answers with a Content-Length from one buffered socket stream."""
+    found = []
+    for _ in range(count):
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):
+            line = stream.readline()
+            assert line, "the server closed the connection"
+            head += line
+        lines = head.decode("latin-1").split("\r\n")
+        fields = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+        length = int(next(v for k, v in fields.items() if k.lower() == "content-length"))
+        found.append((int(lines[0].split()[1]), stream.read(length)))
+    return found
+
+
+def test_requests_on_one_connection_are_answered_at_once_pipelined_and_after_a_pause(served):
+    """A thread serves the requests of a connection that come at once; one that comes later goes
+    through the worker's event loop. Either way each is answered, in order, on the same connection."""
+    get = b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", served.port), timeout=15) as sock:
+        stream = sock.makefile("rb")
+        sock.sendall(get % b"/login")
+        [(status, page)] = _answers(stream, 1)
+        assert (status, b"csrfmiddlewaretoken" in page) == (200, True)
+        sock.sendall(get % b"/api/v1/auth/session")  # at once, as a browser follows a redirect
+        [(status, body)] = _answers(stream, 1)
+        assert (status, json.loads(body)["stage"]) == (200, "anonymous")
+        sock.sendall(get % b"/nowhere" + get % b"/healthz")  # two in one write
+        assert [status for status, _ in _answers(stream, 2)] == [404, 200]
+        time.sleep(0.5)  # longer than a thread waits: the connection is back in the event loop
+        sock.sendall(get % b"/login")
+        [(status, page)] = _answers(stream, 1)
+        assert (status, b"csrfmiddlewaretoken" in page) == (200, True)
+
+
+def test_connections_that_send_nothing_do_not_hold_up_the_others(served):
+    """A connection without a request holds a thread for a moment only, then waits in the event
+    loop: more of them than both workers have threads leave a new client served at once."""
+    idle = [socket.create_connection(("127.0.0.1", served.port), timeout=15)
+            for _ in range(2 * server.DEFAULT_THREADS + 8)]
+    try:
+        time.sleep(0.5)  # every worker has taken its share of them
+        started = time.monotonic()
+        assert served.request("GET", "/login")[0] == 200
+        waited = time.monotonic() - started
+    finally:
+        for sock in idle:
+            sock.close()
+    assert waited < 2.5, f"a new client waited {waited:.1f} s behind connections that sent nothing"
