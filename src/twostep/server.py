@@ -148,10 +148,7 @@ def readable(sock: socket.socket, timeout: float) -> bool:
     """Return whether `sock` has something to read (a request, or the peer closing) within `timeout` s."""
     poller = select.poll()
     poller.register(sock, select.POLLIN)
-    try:
-        return bool(poller.poll(timeout * 1000))
-    except InterruptedError:
-        return False
+    return bool(poller.poll(timeout * 1000))  # a signal meanwhile: poll resumes itself (PEP 475)
 
 
 # Memory ----------------------------------------------------------------------------------------
