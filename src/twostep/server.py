@@ -96,6 +96,11 @@ def check_free(host: str, port: int) -> None:
 # loop, where waiting costs nothing. A redirect followed at once, or the page's stylesheet, comes
 # within it from a nearby client, and is then served by the same thread with no handoff.
 REQUEST_WAIT = 0.05
+# While other connections wait for a thread, a thread serves at most this many of one
+# connection's requests in a row before the connection takes its place at the back of the queue:
+# a sign-in's requests, or a page with its stylesheet and script, go through in one stint, and a
+# connection that keeps sending cannot keep a thread from the others.
+REQUESTS_IN_A_ROW = 8
 
 
 class ThreadWorker(gthread.ThreadWorker):
@@ -106,11 +111,12 @@ class ThreadWorker(gthread.ThreadWorker):
     the two threads hand the connection and the interpreter lock to each other. A sign-in's
     requests on one connection cost about a tenth more CPU that way than in the thread that served
     the first (docs/performance.md, round 7). Here the thread waits up to REQUEST_WAIT for the
-    next request and serves it itself, unless another connection waits for a thread; a connection
-    that stays quiet longer goes back to the loop, as before. A new connection waits as long for
-    its first request (gthread holds a thread up to 5 s for it): a client that connects and sends
-    nothing holds a thread for REQUEST_WAIT, then only a place among the worker's connections
-    until the keep-alive timeout closes it.
+    next request and serves it itself, up to REQUESTS_IN_A_ROW requests in a row while other
+    connections wait for a thread (round 8); a connection that stays quiet longer goes back to
+    the loop, as before. A new connection waits as long for its first request (gthread holds a
+    thread up to 5 s for it): a client that connects and sends nothing holds a thread for
+    REQUEST_WAIT, then only a place among the worker's connections until the keep-alive timeout
+    closes it.
     """
 
     def __init__(self, *args, **kwargs):
@@ -130,16 +136,16 @@ class ThreadWorker(gthread.ThreadWorker):
             if not readable(conn.sock, REQUEST_WAIT):
                 return gthread._DEFER  # noqa: SLF001 — what gthread's own handle() answers then
             conn.data_ready = True
-        keepalive = super().handle(conn)
-        while keepalive is True and self.alive and self._next_request_here(conn):
-            keepalive = super().handle(conn)
+        keepalive, served = super().handle(conn), 1
+        while keepalive is True and self.alive and self._next_request_here(conn, served):
+            keepalive, served = super().handle(conn), served + 1
         return keepalive
 
-    def _next_request_here(self, conn) -> bool:
-        """Whether this thread serves the connection's next request: it has come or comes within
-        REQUEST_WAIT, and no other connection waits for a thread meanwhile (it would be served
-        after this one's requests, not between them, as the event loop's queue serves them)."""
-        if self._queued:
+    def _next_request_here(self, conn, served: int) -> bool:
+        """Whether this thread serves the connection's next request, `served` having been served
+        in a row: it has come or comes within REQUEST_WAIT, and fewer than REQUESTS_IN_A_ROW were
+        served if another connection waits for a thread (then this one queues behind it)."""
+        if self._queued and served >= REQUESTS_IN_A_ROW:
             return False
         return bool(conn.parser.unreader.buf.getvalue()) or readable(conn.sock, REQUEST_WAIT)
 

@@ -37,15 +37,16 @@ def _free_port() -> int:
 class Served:
     """`twostep serve` on a fresh data dir; stdout and stderr kept apart in files."""
 
-    def __init__(self, data: Path, **settings: str):
+    def __init__(self, data: Path, *, workers: int = 2, threads: int | None = None, **settings: str):
         self.data, self.port = data, _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("TWOSTEP_", "DJANGO_"))}
         self.env.update({"TWOSTEP_DATA_DIR": str(data), **{f"TWOSTEP_{k}": v for k, v in settings.items()}})
         data.mkdir(parents=True, exist_ok=True)
         self.out, self.err = open(data / "out.log", "w"), open(data / "err.log", "w")  # noqa: SIM115
-        self.process = subprocess.Popen([TWOSTEP, "serve", "--port", str(self.port), "--workers", "2"],
-                                        env=self.env, stdout=self.out, stderr=self.err, cwd=data)
+        command = [TWOSTEP, "serve", "--port", str(self.port), "--workers", str(workers)]
+        command += ["--threads", str(threads)] if threads else []
+        self.process = subprocess.Popen(command, env=self.env, stdout=self.out, stderr=self.err, cwd=data)
         deadline = time.monotonic() + 60
         while not self.answers():
             assert self.process.poll() is None, (data / "err.log").read_text()
@@ -434,6 +435,38 @@ def test_requests_on_one_connection_are_answered_at_once_pipelined_and_after_a_p
         sock.sendall(get % b"/login")
         [(status, page)] = _answers(stream, 1)
         assert (status, b"csrfmiddlewaretoken" in page) == (200, True)
+
+
+def test_a_connection_that_keeps_sending_takes_turns_with_the_others(tmp_path):
+    """One thread, two connections: the first sends many requests at once, the second one request
+    just after. The thread serves a few of the first's in a row, then the second's, then the rest
+    of the first's, all answered in order: a connection cannot keep the thread from the others."""
+    one_thread = Served(tmp_path / "data", workers=1, threads=1)
+    burst = 3 * server.REQUESTS_IN_A_ROW
+    get = b"GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    answered = []  # ("burst" | "single", status), in the order the answers came
+
+    def read(sock: socket.socket, count: int, name: str) -> None:
+        stream = sock.makefile("rb")
+        for status, _ in (_answers(stream, 1)[0] for _ in range(count)):
+            answered.append((name, status))
+
+    try:
+        with socket.create_connection(("127.0.0.1", one_thread.port), timeout=15) as busy, \
+                socket.create_connection(("127.0.0.1", one_thread.port), timeout=15) as single:
+            busy.sendall(get * burst)
+            single.sendall(get)
+            readers = [threading.Thread(target=read, args=(busy, burst, "burst")),
+                       threading.Thread(target=read, args=(single, 1, "single"))]
+            for reader in readers:
+                reader.start()
+            for reader in readers:
+                reader.join(timeout=30)
+    finally:
+        one_thread.stop()
+    assert sorted(answered) == [("burst", 200)] * burst + [("single", 200)]
+    before = answered.index(("single", 200))
+    assert before < 2 * server.REQUESTS_IN_A_ROW, f"the single request waited for {before} of the burst's"
 
 
 def test_connections_that_send_nothing_do_not_hold_up_the_others(served):
