@@ -448,7 +448,8 @@ def test_a_connection_that_keeps_sending_takes_turns_with_the_others(tmp_path):
 
     def read(sock: socket.socket, count: int, name: str) -> None:
         stream = sock.makefile("rb")
-        for status, _ in (_answers(stream, 1)[0] for _ in range(count)):
+        for _ in range(count):
+            [(status, _)] = _answers(stream, 1)
             answered.append((name, status))
 
     try:
