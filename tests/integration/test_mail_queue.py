@@ -14,11 +14,13 @@ import pytest
 from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from django_tasks import task
 from django_tasks_db.models import DBTaskResult
 
 from twostep.models import Mail
 from twostep.services import notifications, outbox, passwords
 from twostep.services.factors import backup_codes
+from twostep.worker import Worker, recover_stalled_tasks
 
 from ..conftest import ORIGIN, PASSWORD
 from .mail_queue import database_queue_fixture, run_queued_tasks, waiting_tasks  # noqa: F401
@@ -207,6 +209,96 @@ def test_two_workers_at_once_send_each_mail_once(postgres_only, make_user, inbox
     ids = [m.message["Message-ID"] for m in inbox.mails]
     assert len(ids) == 24 and len(set(ids)) == 24
     assert Mail.objects.filter(status="sent").count() == 24
+
+
+# A burst: mails in batches ---------------------------------------------------------------------
+
+@task()
+def fails_on_purpose(note: str) -> str:
+    raise RuntimeError(note)
+
+
+@task()
+def stops_the_worker() -> str:
+    RUNNING[0].stop()  # as SIGTERM would, while this task runs
+    return "stopping"
+
+
+@task()
+def quiet_task(n: int) -> int:
+    return n
+
+
+RUNNING = []
+
+
+def test_a_burst_of_mails_goes_out_over_two_connections_in_a_few_writes(make_user, inbox):
+    users = [make_user(f"user{n}") for n in range(10)]
+    for user in users:
+        for kind in ("backup_codes_generated", "password_changed", "two_factor_enabled"):
+            notifications.notify(user, kind, ip=ORIGIN.ip)
+    with CaptureQueriesContext(connection) as queries:
+        assert run_queued_tasks() == 30
+    assert len(inbox.mails) == 30 and Mail.objects.filter(status="sent").count() == 30
+    assert inbox.connections() == 2  # 25 mails a batch, each batch over one SMTP connection
+    writes = [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE"))]
+    assert len(writes) <= 8, writes  # claim the tasks, claim the mails, mark them sent, finish: per batch
+
+
+def test_a_mail_refused_in_a_burst_waits_for_its_retry_and_the_others_go(make_user, inbox, smtp_server):
+    first, second, third = (make_user(name) for name in ("first", "second", "third"))
+    smtp_server.handler.refused[second.email] = "451 4.3.0 Try again later"
+    for user in (first, second, third):
+        notifications.notify(user, "backup_codes_generated", ip=ORIGIN.ip)
+    run_queued_tasks()
+    assert sorted(m.recipients[0] for m in inbox.mails) == [first.email, third.email]
+    refused = Mail.objects.get(recipient=second.email)
+    assert (refused.status, refused.attempts) == ("queued", 1) and "451" in refused.last_error
+
+    smtp_server.handler.refused = {}
+    run_queued_tasks(later=timedelta(seconds=70))
+    assert sorted(m.recipients[0] for m in inbox.mails) == sorted(u.email for u in (first, second, third))
+
+
+def test_a_failing_task_is_recorded_and_the_rest_of_its_batch_runs(member, inbox):
+    notifications.notify(member, "backup_codes_generated", ip=ORIGIN.ip)
+    failing = fails_on_purpose.enqueue("the task broke")
+    after = quiet_task.enqueue(7)
+    assert run_queued_tasks() == 3
+    assert len(inbox.mails) == 1
+    failed = DBTaskResult.objects.get(pk=failing.id)
+    assert failed.status == "FAILED" and failed.exception_class_path == "builtins.RuntimeError"
+    assert "the task broke" in failed.traceback
+    done = DBTaskResult.objects.get(pk=after.id)
+    assert (done.status, done.return_value) == ("SUCCESSFUL", 7)
+
+
+def test_a_worker_told_to_stop_puts_back_the_tasks_it_had_not_started(inbox):
+    stopper = stops_the_worker.enqueue()
+    later = [quiet_task.enqueue(n) for n in range(3)]
+    worker = Worker(interval=0)
+    RUNNING[:] = [worker]
+    assert worker.drain() == 4  # claimed together; the stop came while the first ran
+    assert DBTaskResult.objects.get(pk=stopper.id).status == "SUCCESSFUL"
+    back = DBTaskResult.objects.filter(pk__in=[t.id for t in later])
+    assert {(t.status, t.started_at, tuple(t.worker_ids)) for t in back} == {("READY", None, ())}
+    assert run_queued_tasks() == 3  # another worker (or this one, started again) runs them
+    assert sorted(DBTaskResult.objects.filter(pk__in=[t.id for t in later]).values_list("return_value", flat=True)) \
+        == [0, 1, 2]
+
+
+def test_tasks_a_dead_worker_claimed_and_never_ran_are_run_later(inbox):
+    claimed = [quiet_task.enqueue(n) for n in range(2)]
+    # A worker killed mid-batch leaves its claimed tasks "running", never started:
+    DBTaskResult.objects.update(status="RUNNING", started_at=timezone.now() - outbox.STALLED_AFTER / 2,
+                                worker_ids=["dead"])
+    assert recover_stalled_tasks() == 0  # it may still be at work
+    assert run_queued_tasks() == 0
+    DBTaskResult.objects.update(started_at=timezone.now() - outbox.STALLED_AFTER * 2)
+    assert recover_stalled_tasks() == 2
+    assert run_queued_tasks() == 2
+    assert sorted(DBTaskResult.objects.filter(pk__in=[t.id for t in claimed]).values_list("return_value", flat=True)) \
+        == [0, 1]
 
 
 # The reset link in the queue, and the request's timing ------------------------------------------

@@ -38,20 +38,27 @@ def free_port() -> int:
 
 class Collector:
     """An aiosmtpd handler that keeps every envelope, or refuses every recipient when told to
-    (`refuse = True` for a 550, or the reply to give, e.g. a 451 to be tried again later)."""
+    (`refuse = True` for a 550, or the reply to give, e.g. a 451 to be tried again later), or
+    the addresses in `refused` with their reply. `connections` has, for each envelope, the
+    client's address and port: mails sent over one connection share it."""
 
     def __init__(self):
         self.envelopes = []
+        self.connections = []
         self.refuse = False
+        self.refused = {}
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.refuse:
             return self.refuse if isinstance(self.refuse, str) else "550 5.1.1 No such mailbox here"
+        if address in self.refused:
+            return self.refused[address]
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         self.envelopes.append(envelope)
+        self.connections.append(session.peer)
         return "250 Message accepted for delivery"
 
 
@@ -111,6 +118,11 @@ class Inbox:
 
     def clear(self) -> None:
         self._collector.envelopes.clear()
+        self._collector.connections.clear()
+
+    def connections(self) -> int:
+        """How many SMTP connections the mails came over."""
+        return len(set(self._collector.connections))
 
 
 @pytest.fixture(scope="module", name="smtp_server")
@@ -132,8 +144,10 @@ def inbox_fixture(smtp_server, settings, clock):
     settings.TWOSTEP_ISSUER = "Acme"
     clock.value = EVENT_TIME.timestamp()
     smtp_server.handler.refuse = False
-    smtp_server.handler.envelopes.clear()
-    return Inbox(smtp_server.handler)
+    smtp_server.handler.refused = {}
+    inbox = Inbox(smtp_server.handler)
+    inbox.clear()
+    return inbox
 
 
 def wrong_app_code(secret: str, now: float) -> str:

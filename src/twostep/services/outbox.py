@@ -6,12 +6,14 @@ action, its mail and the wake-up for the worker commit or roll back together; wi
 backend (the immediate one of the test suite) the task is enqueued when the transaction commits.
 Either way an action that rolls back mails nobody, and no request waits on SMTP.
 
-Sending is idempotent. `deliver` claims the row with a conditional UPDATE (queued -> sending), so of
-any number of workers or duplicate tasks one sends it, and marks it sent once SMTP accepted it.
-One window remains: a worker that dies after SMTP accepted a message and before the row says so
-leaves it "sending"; `recover_stalled` queues it again after STALLED_AFTER and it may then arrive
-twice, with the same Message-ID (which many mail stores fold into one). The Mail table is the
-truth; a task is only a wake-up, and a lost one is made again by `recover_stalled`.
+Sending is idempotent. `deliver_many` claims the rows still queued (queued -> sending) in one
+transaction, so of any number of workers or duplicate tasks one sends each mail, sends them over
+one connection to the mail server, and marks those SMTP accepted as sent together at the end.
+One window remains: a worker that dies after SMTP accepted a message and before the rows say so
+leaves it "sending" (with the rest of its batch); `recover_stalled` queues it again after
+STALLED_AFTER and it may then arrive twice, with the same Message-ID (which many mail stores fold
+into one). The Mail table is the truth; a task is only a wake-up, and a lost one is made again by
+`recover_stalled`.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ import smtplib
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.core.mail import get_connection
+from django.db import transaction
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy
@@ -33,7 +36,6 @@ from django_tasks_db.models import DBTaskResult
 
 from .. import crypto
 from ..models import Mail
-from ..prepared import PreparedQuery, change, column
 
 log = logging.getLogger("twostep.notifications")
 
@@ -77,41 +79,60 @@ def deliver_mail(mail_id: int) -> str:
 
 def deliver(mail_id: int) -> str:
     """Send the mail unless it was sent, failed or is being sent; retry it later if SMTP fails."""
+    return deliver_many([mail_id])[mail_id]
+
+
+def deliver_many(mail_ids) -> dict[int, str]:
+    """Send the queued mails among `mail_ids` over one connection to the mail server; say what became of each.
+
+    The mails still queued are claimed in one transaction (of any number of workers or
+    duplicate tasks, one sends each); those SMTP accepted are marked sent together at the end,
+    so a worker that dies meanwhile leaves them "sending" for `recover_stalled` (they may then
+    arrive twice, with the same Message-ID). Any other id is "skipped".
+    """
+    outcomes = dict.fromkeys(mail_ids, "skipped")
     now = timezone.now()
-    if not change(_claim, [Status.SENDING, connection.ops.adapt_datetimefield_value(now), mail_id, Status.QUEUED]):
-        return "skipped"
-    mail = _MAIL.first(mail_id)
-    if mail.expires_at is not None and mail.expires_at <= now:
-        _give_up(mail, "expired before it could be sent")
-        return Status.FAILED
+    mails = _claim(outcomes, now)
+    if not mails:
+        return outcomes
     from . import notifications  # it imports this module to queue its mails
 
+    sent, smtp = [], get_connection()
     try:
-        notifications.message(mail).send()
-    except Exception as error:  # noqa: BLE001 — any failure is retried or recorded, never lost
-        return _failed(mail, error)
-    change(_sent, [Status.SENT, connection.ops.adapt_datetimefield_value(timezone.now()), mail.pk, Status.SENDING])
-    log.info("sent %s mail to user %s", mail.kind, mail.user_id)
-    return Status.SENT
+        for mail in mails:
+            if mail.expires_at is not None and mail.expires_at <= now:
+                _give_up(mail, "expired before it could be sent")
+                outcomes[mail.pk] = Status.FAILED
+                continue
+            try:
+                message = notifications.message(mail)
+                smtp.open()  # kept open for the next mail (a backend closes a connection it opened itself)
+                smtp.send_messages([message])
+            except Exception as error:  # noqa: BLE001 — any failure is retried or recorded, never lost
+                smtp.close()  # the next mail starts on a fresh connection
+                outcomes[mail.pk] = _failed(mail, error)
+                continue
+            sent.append(mail)
+            outcomes[mail.pk] = Status.SENT
+    finally:
+        smtp.close()
+        if sent:
+            Mail.objects.filter(pk__in=[mail.pk for mail in sent], status=Status.SENDING).update(
+                status=Status.SENT, sent_at=timezone.now(), last_error="")
+    for mail in sent:
+        log.info("sent %s mail to user %s", mail.kind, mail.user_id)
+    return outcomes
 
 
-# A mail's claim, its row and its end, at every mail: built once (prepared.py). Quoted names, values bound.
-_MAIL = PreparedQuery(lambda pk: Mail.objects.filter(pk=pk))
-
-
-def _claim(quote) -> str:
-    """The ORM's `.filter(pk=…, status=QUEUED).update(status=…, claimed_at=…, attempts=F("attempts") + 1)`."""
-    attempts = column(Mail, quote, "attempts")
-    return (f"UPDATE {quote(Mail._meta.db_table)} SET {column(Mail, quote, 'status')} = %s, "  # noqa: S608
-            f"{column(Mail, quote, 'claimed_at')} = %s, {attempts} = {attempts} + 1 "
-            f"WHERE {column(Mail, quote, 'id')} = %s AND {column(Mail, quote, 'status')} = %s")
-
-
-def _sent(quote) -> str:
-    """The ORM's `.filter(pk=…, status=SENDING).update(status=SENT, sent_at=…, last_error="")`."""
-    return (f"UPDATE {quote(Mail._meta.db_table)} SET {column(Mail, quote, 'status')} = %s, "  # noqa: S608
-            f"{column(Mail, quote, 'sent_at')} = %s, {column(Mail, quote, 'last_error')} = '' "
-            f"WHERE {column(Mail, quote, 'id')} = %s AND {column(Mail, quote, 'status')} = %s")
+def _claim(mail_ids, now: datetime) -> list[Mail]:
+    """Mark the still-queued mails of `mail_ids` as being sent, one more attempt each; return them."""
+    with transaction.atomic():
+        mine = list(Mail.objects.select_for_update(skip_locked=True)
+                    .filter(pk__in=list(mail_ids), status=Status.QUEUED).values_list("pk", flat=True))
+        if not mine:
+            return []
+        Mail.objects.filter(pk__in=mine).update(status=Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+        return list(Mail.objects.filter(pk__in=mine).order_by("pk"))
 
 
 def retry_delay(attempts: int) -> timedelta:
