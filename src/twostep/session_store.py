@@ -12,6 +12,9 @@ the old one deleted. What that keeps:
   request — never the signed-in state, which exists under the new key only.
 - A request that fails (500, nothing saved) leaves the old session as it was; Django's store
   would have deleted it and left the new one behind without its cookie.
+- What must exist exactly when the session does (the sessions list's row of a sign-in) is
+  written in the same transaction (`write_with`), so a sign-in takes SQLite's write lock once
+  at its end, not twice, and a request that fails leaves neither.
 - A new key is 160 random bits, written as 32 characters of base32 in lower case (letters and
   digits, as Django's keys): one read of the system's random source, where Django's key costs
   one per character. The primary key refuses a taken one, so it is not looked up first. Should
@@ -39,6 +42,7 @@ class SessionStore(DatabaseSessionStore):
         super().__init__(session_key)
         self._unsaved = False  # the current key has no row yet
         self._replaces = None  # the key whose row the next save deletes
+        self._with = []  # writes that go with the new key's row (write_with)
 
     def _get_new_session_key(self):
         # Unique by the primary key: create() tries another on the INSERT's conflict.
@@ -74,6 +78,17 @@ class SessionStore(DatabaseSessionStore):
         self._session_cache = data
         self.modified = True
 
+    def write_with(self, write) -> None:
+        """Call `write(session_key)` in the transaction that writes this session's new key.
+
+        Nothing is written if the session is not saved (a failed request, a sign-out before the
+        end of the request). Without a new key pending the write happens at once.
+        """
+        if not self._unsaved:
+            write(self.session_key)
+            return
+        self._with.append(write)
+
     def save(self, must_create=False):
         """Write the session: a new key's row inserted (the row it replaces deleted), else updated.
 
@@ -94,11 +109,14 @@ class SessionStore(DatabaseSessionStore):
                     if cursor.rowcount != 1:  # deleted meanwhile (signed out elsewhere)
                         raise UpdateError
                 return
-            if self._replaces or connection.in_atomic_block:
-                with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-                    cursor.execute(written(connection, _statements).insert, row)
-                    if self._replaces:
-                        cursor.execute(written(connection, _statements).delete, [self._replaces])
+            if self._replaces or self._with or connection.in_atomic_block:
+                with transaction.atomic(using=connection.alias):
+                    with connection.cursor() as cursor:
+                        cursor.execute(written(connection, _statements).insert, row)
+                        if self._replaces:
+                            cursor.execute(written(connection, _statements).delete, [self._replaces])
+                    for write in self._with:
+                        write(self.session_key)
             else:  # one INSERT, nothing to delete: no transaction of its own (two round trips fewer)
                 with connection.cursor() as cursor:
                     cursor.execute(written(connection, _statements).insert, row)
@@ -108,6 +126,7 @@ class SessionStore(DatabaseSessionStore):
             raise UpdateError from None  # the middleware answers "session interrupted"
         self._unsaved = False
         self._replaces = None
+        self._with = []
 
     def delete(self, session_key=None):
         """Delete a session's row in one statement (and the row a pending new key replaces)."""
@@ -117,6 +136,7 @@ class SessionStore(DatabaseSessionStore):
             keys = [self.session_key, *([self._replaces] if self._replaces else [])]
             self._unsaved = False
             self._replaces = None
+            self._with = []
         else:
             keys = [session_key]
         self.model.objects.filter(session_key__in=keys).delete()

@@ -370,6 +370,30 @@ def test_session_store_updates_its_row_and_says_so_when_the_row_is_gone(db):
     assert not Session.objects.exists()  # never written back under the ended key
 
 
+def test_what_goes_with_a_new_key_is_written_in_its_transaction_or_not_at_all(db):
+    from django.db import connection
+
+    from twostep.session_store import SessionStore
+
+    store = SessionStore()
+    store["colour"] = "green"
+    store.save()
+    old_key = store.session_key
+    store.cycle_key()  # a sign-in step: a new key, written at the end of the request
+    written = []
+    store.write_with(lambda key: written.append((key, connection.in_atomic_block)))
+    assert written == []  # nothing yet: the request may still fail and save nothing
+    store.save()
+    assert written == [(store.session_key, True)] and store.session_key != old_key
+    store.save()  # an update of the same key: nothing goes with it again
+    assert len(written) == 1
+
+    store.cycle_key()
+    store.write_with(lambda key: written.append(key))
+    store.flush()  # signed out before the end of the request: no session, nothing with it
+    assert len(written) == 1
+
+
 def test_session_store_refuses_a_taken_key_when_creating(db):
     from django.contrib.sessions.backends.base import CreateError
 
