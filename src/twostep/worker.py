@@ -48,7 +48,8 @@ class Worker:
     def drain(self) -> int:
         """Run every task that is due now, then return how many ran."""
         ran = 0
-        while not self.stopping.is_set():
+        # A plain read before each claim, so a drained queue never takes SQLite's write lock to find nothing.
+        while not self.stopping.is_set() and _ready().exists():
             claimed = self._claim()
             if not claimed:
                 break
@@ -76,8 +77,7 @@ class Worker:
                     outbox.prune()
                     oidc.prune()
                     next_prune = now + PRUNE_SECONDS
-                if self._has_due():
-                    self.drain()
+                self.drain()
                 pause = self.interval
             except Exception:  # noqa: BLE001 — a database outage must not end the worker
                 log.exception("the worker could not reach the queue; trying again shortly")
@@ -89,10 +89,6 @@ class Worker:
     def stop(self, *_signal) -> None:
         """Finish the task at hand, then leave `run` (a signal handler's signature)."""
         self.stopping.set()
-
-    def _has_due(self) -> bool:
-        # A plain read first, so an idle worker never takes SQLite's write lock to find nothing.
-        return _ready().exists()
 
     def _claim(self) -> list:
         """Mark up to BATCH due tasks as running by this worker, and return them (first due first)."""

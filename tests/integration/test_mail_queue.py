@@ -243,6 +243,9 @@ def test_a_burst_of_mails_goes_out_over_two_connections_in_a_few_writes(make_use
     assert inbox.connections() == 2  # 25 mails a batch, each batch over one SMTP connection
     writes = [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE"))]
     assert len(writes) <= 8, writes  # claim the tasks, claim the mails, mark them sent, finish: per batch
+    with CaptureQueriesContext(connection) as idle:
+        assert run_queued_tasks() == 0
+    assert [q["sql"].split()[0].upper() for q in idle] == ["SELECT"]  # nothing due: one read, no write lock
 
 
 def test_a_mail_refused_in_a_burst_waits_for_its_retry_and_the_others_go(make_user, inbox, smtp_server):
