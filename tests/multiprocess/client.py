@@ -84,7 +84,10 @@ class Client:
 
 
 _addresses = itertools.count(1)
-_RUN = secrets.token_hex(2)  # Redis outlives the run: another run's counters must not meet ours
+# Redis outlives the run: another run's counters must not meet ours. Four hex digits, the first
+# never 0: the server writes an address in its canonical form (2001:db8:a3f::1, not
+# 2001:db8:0a3f::1), which the keys, and so the glob below, must match.
+_RUN = format(0x1000 + secrets.randbelow(0xF000), "x")
 # Matches every Redis key that names an address of this run.
 RUN_ADDRESSES_GLOB = f"*2001:db8:{_RUN}::*"
 
