@@ -17,7 +17,7 @@ OIDC_NODE_STAMP := $(OIDC_NODE)/node_modules/.installed
 EXAMPLE_VENV := .cache/example-venv
 EXAMPLE_STAMP := $(EXAMPLE_VENV)/.installed
 
-.PHONY: install install-serve example-venv messages serve test test-sqlite test-postgres test-browser lint bench bench-quick bench-micro bench-profile bench-memory bench-allauth-venv bench-oidc clean
+.PHONY: install install-serve example-venv messages serve test test-sqlite test-postgres test-browser lint bench bench-quick bench-micro bench-pairs bench-profile bench-memory bench-allauth-venv bench-oidc clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -100,6 +100,11 @@ bench: install-serve bench-allauth-venv
 # The same, one run of each main figure: about 2 minutes.
 bench-quick: install-serve bench-allauth-venv
 	$(BIN)/python bench/load.py --quick $(ARGS)
+
+# A change against what it replaces: twostep against itself in alternating pairs, B/A ratios
+# (bench/pairs.py; default A = HEAD, B = the working tree). ARGS="--a main~1 --pairs 6 …"
+bench-pairs: install-serve
+	$(BIN)/python bench/pairs.py $(ARGS)
 
 # Where a sign-in's CPU goes, in-process: SQL per request and time per phase (docs/performance.md).
 bench-profile: install-serve

@@ -1,0 +1,168 @@
+"""Twostep against itself in alternating pairs: is a change faster, measured side by side?
+
+    .venv/bin/python bench/pairs.py [--a REV|DIR] [--b REV|DIR] [--pairs 4] [--clients 16]
+                                    [--flow web|api] [--factor totp|backup_code] [--window 8]
+                                    [--a-env NAME=VALUE …] [--b-env …] [--a-args "…"] [--b-args "…"]
+                                    [--per-process] [--json]
+
+Two `twostep serve` processes run at once, A on one port and B on another, each on its own copy
+of the same data dir (bench/load.py's template: 6000 users, MD5 hashes). A is `--a` (default
+HEAD), B is `--b` (default: the working tree as it is now); either is a git revision, taken with
+`git archive`, or a directory holding `src/`, `config/` and `bench/`. The same load client as
+`make bench` (bench/load.py's closed loop) then measures them in turn, A B B A A B …, so that
+a machine whose pace drifts charges both sides alike; each pair gives B/A ratios of sign-ins a
+second and of server CPU per sign-in, and the report is their median and range. A single run
+on a shared machine can be off by a fifth; a change is shown by the pairs' median, and a
+range that stays on one side of 1.
+
+`--a-env` / `--b-env` set a `TWOSTEP_…` setting (or any variable) for one side, `--a-args` /
+`--b-args` add `twostep serve` options: the same code against itself with another setting.
+`--per-process`: each run's CPU per sign-in split by process (arbiter, web workers, queue
+worker). `--json`: one JSON line per run and one for the summary on standard output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import load  # noqa: E402 — bench/load.py, beside this file
+
+ROOT = load.ROOT
+PORTS = {"A": 8106, "B": 8107}
+TREE = ("src", "config", "bench")
+
+
+def source(spec: str | None, side: str, into: Path) -> Path:
+    """A directory with twostep's src/, config/ and bench/: `spec` itself, a git revision's, or the working tree's."""
+    place = into / side
+    if spec and Path(spec).is_dir():
+        return Path(spec).resolve()
+    place.mkdir()
+    if spec:
+        archive = subprocess.run(["git", "archive", spec, *TREE], cwd=ROOT, capture_output=True, check=False)
+        if archive.returncode:
+            raise SystemExit(f"pairs: {spec!r} is neither a directory nor a git revision: "
+                             f"{archive.stderr.decode().strip()}")
+        subprocess.run(["tar", "-x", "-C", str(place)], input=archive.stdout, check=True)
+    else:
+        for name in TREE:
+            shutil.copytree(ROOT / name, place / name, ignore=shutil.ignore_patterns("__pycache__"))
+    return place
+
+
+def start(side: str, code: Path, data_template: Path, into: Path, env: list[str], args: str) -> load.Server:
+    data = into / f"data-{side}"
+    shutil.copytree(data_template / "data", data)
+    environment = load.twostep_env(data, "md5")
+    environment["PYTHONPATH"] = f"{code / 'bench'}:{code}:{code / 'src'}"
+    for pair in env:
+        name, _, value = pair.partition("=")
+        environment[name] = value
+    command = [load.TWOSTEP_PY, "-m", "twostep", "serve", "--port", str(PORTS[side]), *args.split()]
+    return load.Server(f"pairs-{side}", command, environment, PORTS[side], "/healthz", cwd=str(code / "src"))
+
+
+def ticks(server: load.Server) -> dict[int, tuple[str, int]]:
+    """Each process of the server's tree: (its kind, CPU ticks so far)."""
+    found = {}
+    for pid in load.tree(server.pid):
+        stat = load._proc_stat(pid)
+        if stat is None:
+            continue
+        name = load.process_name(pid)
+        kind = "arbiter" if pid == server.pid else "queue worker" if " worker " in f"{name} " else "web worker"
+        found[pid] = (kind, stat[1])
+    return found
+
+
+def per_process(before: dict, after: dict, signins: int) -> dict[str, float]:
+    """CPU ms per sign-in by process kind (the web workers added up)."""
+    hertz = os.sysconf("SC_CLK_TCK")
+    spent: dict[str, float] = {}
+    for pid, (kind, now) in after.items():
+        earlier = before.get(pid, (kind, 0))[1]
+        spent[kind] = spent.get(kind, 0.0) + (now - earlier) / hertz * 1000 / max(signins, 1)
+    return {kind: round(ms, 2) for kind, ms in sorted(spent.items())}
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.3f}× ({min(values):.3f}–{max(values):.3f})"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--a", help="A: a git revision or a directory (default HEAD)", default="HEAD")
+    parser.add_argument("--b", help="B: a git revision or a directory (default: the working tree)")
+    parser.add_argument("--a-env", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--b-env", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--a-args", default="", help="more `twostep serve` options for A")
+    parser.add_argument("--b-args", default="", help="more `twostep serve` options for B")
+    parser.add_argument("--flow", choices=("web", "api"), default="web")
+    parser.add_argument("--factor", choices=("totp", "backup_code"), default="totp")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--pairs", type=int, default=4)
+    parser.add_argument("--window", type=float, default=8.0, help="seconds measured per run")
+    parser.add_argument("--per-process", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    options = parser.parse_args()
+    if options.pairs < 1 or options.clients < 1 or options.window <= 0:
+        parser.error("--pairs and --clients must be at least 1, --window above 0")
+    report = sys.stderr if options.json else sys.stdout
+
+    template, users = load.template("twostep", 6000)
+    users.pop("_made_at")
+    logins = list(users)[1:]  # the first was made through the services (bench/load.py)
+    credentials = load.Credentials(users, logins[48:])
+    with tempfile.TemporaryDirectory(prefix="twostep-pairs-") as scratch:
+        into = Path(scratch)
+        servers = {
+            "A": start("A", source(options.a, "A", into), template, into, options.a_env, options.a_args),
+            "B": start("B", source(options.b, "B", into), template, into, options.b_env, options.b_args),
+        }
+        try:
+            sites = {side: load.Twostep(server) for side, server in servers.items()}
+            load.warm_up(list(sites.values()), {"twostep": credentials}, 6)
+            runs: dict[str, list] = {"A": [], "B": []}
+            order = [side for n in range(options.pairs) for side in (("A", "B") if n % 2 == 0 else ("B", "A"))]
+            for side in order:
+                before = ticks(servers[side])
+                run = load.closed_loop(sites[side], options.flow, credentials, options.factor, options.clients,
+                                       2.0, options.window, f"pairs {options.flow} {options.factor}")
+                runs[side].append(run)
+                figures = {"side": side, "signins_per_s": round(run.rate, 1),
+                           "cpu_ms_per_signin": round(run.cpu_per_signin * 1000, 2),
+                           "p50_ms": load._ms(run.percentile(50)), "p99_ms": load._ms(run.percentile(99)),
+                           "errors": sum(run.errors.values())}
+                if options.per_process:
+                    figures["cpu_ms_per_signin_by_process"] = per_process(before, ticks(servers[side]),
+                                                                          run.total_ok)
+                print(f"{side}  {figures['signins_per_s']:7.1f} sign-ins/s  {figures['cpu_ms_per_signin']:6.2f} ms CPU"
+                      f"  p50 {figures['p50_ms']} ms  p99 {figures['p99_ms']} ms  errors {figures['errors']}"
+                      + (f"  {figures['cpu_ms_per_signin_by_process']}" if options.per_process else ""),
+                      file=report, flush=True)
+                if options.json:
+                    print(json.dumps({"kind": "run", **figures}), flush=True)
+        finally:
+            for server in servers.values():
+                server.stop()
+    rates = [b.rate / a.rate for a, b in zip(runs["A"], runs["B"], strict=True)]
+    cpu = [b.cpu_per_signin / a.cpu_per_signin for a, b in zip(runs["A"], runs["B"], strict=True)]
+    print(f"B/A over {options.pairs} pairs ({options.flow}, {options.factor}, {options.clients} clients): "
+          f"sign-ins/s {spread(rates)}, CPU per sign-in {spread(cpu)}", file=report)
+    if options.json:
+        print(json.dumps({"kind": "summary", "pairs": options.pairs, "rate_ratios": [round(r, 3) for r in rates],
+                          "cpu_ratios": [round(c, 3) for c in cpu]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
