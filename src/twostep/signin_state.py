@@ -7,6 +7,7 @@ below read the flow's answers for a request, so a view or an API route says
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import urlsplit
 
@@ -59,8 +60,7 @@ class WebSession:
         login(self.request, user, backend=BACKEND)  # a new session key (ASVS 7.2.4)
         self.store[PROOF] = proof
         self.store[SEEN_AT] = proof["auth_time"]
-        where = origin(self.request)
-        note = lambda key: sessions.start(user, key, where)  # noqa: E731
+        note = functools.partial(sessions.start, user, origin=origin(self.request))  # note(session_key)
         write_with = getattr(self.store, "write_with", None)  # twostep's store: with the session's row
         if write_with is not None:
             write_with(note)
