@@ -25,9 +25,8 @@ log = logging.getLogger("twostep.worker")
 HOUSEKEEPING_SECONDS = 60  # how often stalled mails are looked for
 PRUNE_SECONDS = 3600  # how often old mails and finished tasks are removed
 ERROR_PAUSE_SECONDS = 5  # after the database failed, before trying again
-
-
 BATCH = 25  # tasks claimed at once: one transaction to claim them, one to record what became of them
+BACKEND = "default"  # the task backend (settings.TASKS) whose queue table this worker runs
 
 
 class Worker:
@@ -177,7 +176,7 @@ def recover_stalled_tasks() -> int:
     from .services.outbox import STALLED_AFTER
 
     moved = DBTaskResult.objects.filter(
-        backend_name="default", status=TaskResultStatus.RUNNING, started_at__lt=timezone.now() - STALLED_AFTER,
+        backend_name=BACKEND, status=TaskResultStatus.RUNNING, started_at__lt=timezone.now() - STALLED_AFTER,
     ).update(status=TaskResultStatus.READY, started_at=None)
     if moved:
         log.warning("queued %d tasks again that a worker claimed and never finished", moved)
@@ -199,7 +198,7 @@ def _save(tasks: list, fields: list[str]) -> None:
 def _ready():
     from django_tasks_db.models import DBTaskResult
 
-    return DBTaskResult.objects.ready().filter(backend_name="default")
+    return DBTaskResult.objects.ready().filter(backend_name=BACKEND)
 
 
 def _call(task) -> tuple[str, object]:

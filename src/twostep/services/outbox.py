@@ -92,7 +92,7 @@ def deliver_many(mail_ids) -> dict[int, str]:
     """
     outcomes = dict.fromkeys(mail_ids, "skipped")
     now = timezone.now()
-    mails = _claim(outcomes, now)
+    mails = _claim(list(outcomes), now)
     if not mails:
         return outcomes
     from . import notifications  # it imports this module to queue its mails
@@ -124,11 +124,11 @@ def deliver_many(mail_ids) -> dict[int, str]:
     return outcomes
 
 
-def _claim(mail_ids, now: datetime) -> list[Mail]:
+def _claim(mail_ids: list[int], now: datetime) -> list[Mail]:
     """Mark the still-queued mails of `mail_ids` as being sent, one more attempt each; return them."""
     with transaction.atomic():
         mine = list(Mail.objects.select_for_update(skip_locked=True)
-                    .filter(pk__in=list(mail_ids), status=Status.QUEUED).values_list("pk", flat=True))
+                    .filter(pk__in=mail_ids, status=Status.QUEUED).values_list("pk", flat=True))
         if not mine:
             return []
         Mail.objects.filter(pk__in=mine).update(status=Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
