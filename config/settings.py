@@ -94,8 +94,13 @@ TEMPLATES = [
         "DIRS": [],
         "APP_DIRS": True,
         "OPTIONS": {
-            # {% url %} with its argument-less links reversed once per process (web/links.py).
-            "builtins": ["twostep.templatetags.twostep_links"],
+            # Django's tags with what they look up kept (twostep/templatetags): {% url %} with
+            # its argument-less links reversed once per process (web/links.py), {% extends %}
+            # and {% include %} here, {% translate %} of a literal and {% static %} under
+            # Django's own library names. The same syntax and the same output.
+            "builtins": ["twostep.templatetags.twostep_links", "twostep.templatetags.twostep_loader_tags"],
+            "libraries": {"i18n": "twostep.templatetags.twostep_i18n",
+                          "static": "twostep.templatetags.twostep_static"},
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.template.context_processors.i18n",

@@ -21,9 +21,20 @@ def _forms_in(value):
                         yield inner
 
 
-@register.inclusion_tag("twostep/includes/error_summary.html", takes_context=True)
+@register.simple_tag(takes_context=True)
 def error_summary(context):
-    """List the errors of every bound form in the page's context, in the order of their fields."""
+    """List the errors of every bound form in the page's context, in the order of their fields.
+
+    Nothing at all when there are none, as on nearly every page shown: no template rendered.
+    """
+    errors = _errors(context)
+    if not errors:
+        return ""
+    summary = context.template.engine.get_template("twostep/includes/error_summary.html")
+    return summary.render(context.new({"errors": errors}))
+
+
+def _errors(context) -> list[dict]:
     seen, errors = set(), []
     for value in context.flatten().values():
         for form in _forms_in(value):
@@ -34,4 +45,4 @@ def error_summary(context):
             for field in form:
                 errors += [{"text": message, "target": field.id_for_label, "label": field.label}
                            for message in field.errors]
-    return {"errors": errors}
+    return errors

@@ -15,19 +15,18 @@ from django.utils.html import conditional_escape
 from ..web import links
 
 register = template.Library()
+_MISSING = object()
 
 
 class KeptURLNode(URLNode):
     def render(self, context):
         if self.args or self.kwargs or self.asvar:
             return super().render(context)
-        try:  # as Django's tag finds it
-            current_app = context.request.current_app
-        except AttributeError:
-            try:
-                current_app = context.request.resolver_match.namespace
-            except AttributeError:
-                current_app = None
+        # As Django's tag finds it (without raising when a request has no current_app).
+        request = getattr(context, "request", None)
+        current_app = getattr(request, "current_app", _MISSING)
+        if current_app is _MISSING:
+            current_app = getattr(getattr(request, "resolver_match", None), "namespace", None)
         url = links.reverse(self.view_name.resolve(context), current_app=current_app)
         return conditional_escape(url) if context.autoescape else url
 
