@@ -85,12 +85,19 @@ def ticks(server: load.Server) -> dict[int, tuple[str, int]]:
 
 
 def per_process(before: dict, after: dict, signins: int) -> dict[str, float]:
-    """CPU ms per sign-in by process kind (the web workers added up)."""
+    """CPU ms per sign-in by process kind (the web workers added up).
+
+    A web worker replaced meanwhile (after its maximum of requests) is gone from `after`: all its
+    CPU is in the arbiter's figure once reaped, so what it had used before the run is taken off
+    the arbiter's and what it used during the run stays there.
+    """
     hertz = os.sysconf("SC_CLK_TCK")
     spent: dict[str, float] = {}
     for pid, (kind, now) in after.items():
         earlier = before.get(pid, (kind, 0))[1]
         spent[kind] = spent.get(kind, 0.0) + (now - earlier) / hertz * 1000 / max(signins, 1)
+    gone = sum(ticks for pid, (_, ticks) in before.items() if pid not in after)
+    spent["arbiter"] = spent.get("arbiter", 0.0) - gone / hertz * 1000 / max(signins, 1)
     return {kind: round(ms, 2) for kind, ms in sorted(spent.items())}
 
 
