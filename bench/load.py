@@ -17,7 +17,8 @@ the sign-ins finished in it. Then the ratios twostep/allauth. Each scenario runs
 the two sides back to back in each repetition, and is reported as min/median/max.
 
 Besides: the hash-only ceiling (CPU seconds of one Argon2 verification in-process; cores / that is
-the most sign-ins/s two cores can do), the JSON API sign-in (three requests), PostgreSQL, and the
+the most sign-ins/s two cores can do; measured at the start, and again just before and after each
+Argon2 scenario, whose hash share is read against those two as well), the JSON API sign-in (three requests), PostgreSQL, and the
 flood (wrong passwords from many X-Forwarded-For addresses at 5× the hashing capacity while 16
 members sign in). Every figure is also a JSON line in .cache/bench/<timestamp>.jsonl (and on
 standard output with --json, the readable report then going to standard error).
@@ -772,7 +773,7 @@ print(json.dumps({"hasher": type(hasher).__name__, "algorithm": hasher.algorithm
 """
 
 
-def ceiling(hasher: str, repeats: int) -> dict:
+def ceiling(hasher: str, repeats: int, when: str = "at the start") -> dict:
     data = CACHE / "run" / "ceiling"
     data.mkdir(parents=True, exist_ok=True)
     # The hash as `twostep serve` runs it: its memory given back after each hash (hashers.py) and,
@@ -783,9 +784,9 @@ def ceiling(hasher: str, repeats: int) -> dict:
     found = json.loads(out.strip().splitlines()[-1])
     cpu = statistics.median(found["cpu_s"])
     found.update(hasher_mode=hasher, cpu_per_hash_s=cpu, cpu_min_s=min(found["cpu_s"]),
-                 cpu_max_s=max(found["cpu_s"]), cores=CORES, ceiling_signins_per_s=CORES / cpu)
+                 cpu_max_s=max(found["cpu_s"]), cores=CORES, ceiling_signins_per_s=CORES / cpu, when=when)
     record("ceiling", **{k: v for k, v in found.items() if k not in ("cpu_s", "wall_s")})
-    say(f"  {hasher:<15} {found['hasher']} {found['params']}: {cpu * 1000:.0f} ms CPU per verification "
+    say(f"  {hasher:<15} {when}: {found['hasher']} {found['params']}: {cpu * 1000:.0f} ms CPU per verification "
         f"(min {found['cpu_min_s'] * 1000:.0f}, max {found['cpu_max_s'] * 1000:.0f}, {repeats} runs, "
         f"wall median {statistics.median(found['wall_s']) * 1000:.0f} ms) "
         f"→ ceiling {CORES} cores / {cpu * 1000:.0f} ms = {CORES / cpu:.1f} sign-ins/s")
@@ -824,11 +825,7 @@ def report(title: str, runs: dict[str, list[Run]], ceil: dict | None = None) -> 
         if waited > 0.5:
             say(f"  {'':9}(clients waited {waited:.1f} s in all for users with an unused time step)")
         if ceil:
-            per_hash = ceil["cpu_per_hash_s"]
-            say(f"  {'':9}{spread([100 * r.rate / ceil['ceiling_signins_per_s'] for r in side_runs], '{:.0f}')} % "
-                f"of the hash-only ceiling ({ceil['ceiling_signins_per_s']:.1f}/s); the hash is "
-                f"{spread([100 * per_hash / r.cpu_per_signin for r in side_runs], '{:.0f}')} % of the CPU per "
-                f"sign-in; besides the hash {spread([(r.cpu_per_signin - per_hash) * 1000 for r in side_runs])} ms")
+            hash_share(side, side_runs, ceil)
     summary = {"scenario": title}
     for side, side_runs in runs.items():
         summary[side] = {"signins_per_s": [round(r.rate, 2) for r in side_runs],
@@ -846,6 +843,18 @@ def report(title: str, runs: dict[str, list[Run]], ceil: dict | None = None) -> 
         summary["ratio_signins_per_s"] = [round(x, 3) for x in rates]
         summary["ratio_cpu_per_signin"] = [round(x, 3) for x in cpus]
     record("summary", **summary)
+
+
+def hash_share(side: str, side_runs: list[Run], ceil: dict) -> dict:
+    """Say, and return, how near one side came to the hash-only ceiling and the hash's share of its CPU."""
+    per_hash = ceil["cpu_per_hash_s"]
+    share = {"of_ceiling_pct": [round(100 * r.rate / ceil["ceiling_signins_per_s"], 1) for r in side_runs],
+             "hash_of_cpu_pct": [round(100 * per_hash / r.cpu_per_signin, 1) for r in side_runs if r.total_ok],
+             "besides_hash_ms": [round((r.cpu_per_signin - per_hash) * 1000, 1) for r in side_runs if r.total_ok]}
+    say(f"  {side:9}{spread(share['of_ceiling_pct'], '{:.0f}')} % of the hash-only ceiling "
+        f"({ceil['ceiling_signins_per_s']:.1f}/s); the hash is {spread(share['hash_of_cpu_pct'], '{:.0f}')} % of "
+        f"the CPU per sign-in; besides the hash {spread(share['besides_hash_ms'])} ms")
+    return share
 
 
 def side_by_side(title: str, sites: list[Site], creds: dict[str, Credentials], factor: str, clients: int,
@@ -1064,12 +1073,23 @@ def markdown(path: Path) -> str:
                 *ratios]
     ceilings = [r for r in lines if r["kind"] == "ceiling"]
     if ceilings:
-        out += ["", "| hasher | parameters | CPU per verification (median, min–max) | ceiling on "
-                f"{ceilings[0]['cores']} cores |", "|---|---|---|---|"]
+        out += ["", "| hasher | measured | parameters | CPU per verification (median, min–max) | ceiling on "
+                f"{ceilings[0]['cores']} cores |", "|---|---|---|---|---|"]
         for c in ceilings:
-            out.append(f"| {c['hasher_mode']} | {c['params']} | {c['cpu_per_hash_s'] * 1000:.0f} ms "
-                       f"({c['cpu_min_s'] * 1000:.0f}–{c['cpu_max_s'] * 1000:.0f}) | "
+            out.append(f"| {c['hasher_mode']} | {c.get('when', 'at the start')} | {c['params']} | "
+                       f"{c['cpu_per_hash_s'] * 1000:.0f} ms ({c['cpu_min_s'] * 1000:.0f}–{c['cpu_max_s'] * 1000:.0f}) | "
                        f"{c['ceiling_signins_per_s']:.1f} sign-ins/s |")
+    shares = [r for r in lines if r["kind"] == "hash_share"]
+    if shares:
+        out += ["", "| scenario | ceiling, mean of just before and after (after/before) | side | % of that ceiling "
+                "| hash % of the CPU | ms besides the hash |", "|---|---|---|---|---|---|"]
+        for h in shares:
+            for side in ("twostep", "allauth"):
+                if side in h:
+                    f = h[side]
+                    out.append(f"| {h['scenario']} | {h['cpu_per_hash_s'] * 1000:.0f} ms ({h['drift']:.2f}) | {side} | "
+                               f"{mmm(f['of_ceiling_pct'], '{:.0f}')} | {mmm(f['hash_of_cpu_pct'], '{:.0f}')} | "
+                               f"{mmm(f['besides_hash_ms'])} |")
     floods = [r for r in lines if r["kind"] == "flood"]
     if floods:
         out += ["", "| flood run | strangers sent (rate) | their answers | with Retry-After | members signed in "
@@ -1185,16 +1205,30 @@ def main() -> int:
         for mode in modes:
             params = ceilings[mode]["params"]
             say(f"\n{mode}: Argon2 {params}, SQLite")
+            title = f"{mode}, app code, 16 clients, SQLite"
+            # The machine's pace drifts (a quarter, even a half, within the hour on shared
+            # machines): the ceiling is measured again on both sides of the scenario, with no
+            # server running, and the hash's share read against the mean of the two as well.
+            near = [ceiling(mode, 3 if options.quick else 7, f"just before {title}")]
             ts = start_twostep(fresh_copy("twostep", t_place, mode, params), mode)
             aa = start_allauth(fresh_copy("allauth", a_place, mode, params), mode, params)
             try:
                 warm_up([Twostep(ts), Allauth(aa)], {"twostep": t_creds, "allauth": a_creds}, 2)
-                side_by_side(f"{mode}, app code, 16 clients, SQLite", [Twostep(ts), Allauth(aa)],
-                             {"twostep": t_creds, "allauth": a_creds}, "totp", 16, reps, 3.0,
-                             window * (1.5 if options.quick else 2), ceil=ceilings[mode])
+                runs = side_by_side(title, [Twostep(ts), Allauth(aa)], {"twostep": t_creds, "allauth": a_creds},
+                                    "totp", 16, reps, 3.0, window * (1.5 if options.quick else 2),
+                                    ceil=ceilings[mode])
             finally:
                 ts.stop()
                 aa.stop()
+            near.append(ceiling(mode, 3 if options.quick else 7, f"just after {title}"))
+            per_hash = statistics.mean(c["cpu_per_hash_s"] for c in near)
+            drift = near[1]["cpu_per_hash_s"] / near[0]["cpu_per_hash_s"]
+            say(f"  against the mean of the ceilings measured just before and after ({per_hash * 1000:.0f} ms a "
+                f"hash, {CORES / per_hash:.1f}/s; after/before {drift:.2f}):")
+            shares = {side: hash_share(side, side_runs, {"cpu_per_hash_s": per_hash,
+                                                         "ceiling_signins_per_s": CORES / per_hash})
+                      for side, side_runs in runs.items()}
+            record("hash_share", scenario=title, cpu_per_hash_s=per_hash, drift=round(drift, 3), **shares)
 
     if "postgres" in only and not options.quick:
         say("\nMD5, PostgreSQL (twostep's own processes' CPU; PostgreSQL's not counted)")
