@@ -1047,6 +1047,9 @@ def markdown(path: Path) -> str:
     def mmm(values, fmt="{:.1f}"):
         return spread([v for v in values if v is not None], fmt)
 
+    def sides(row):
+        return [(side, row[side]) for side in ("twostep", "allauth") if side in row]
+
     out = []
     for row in lines:
         if row["kind"] == "machine":
@@ -1059,12 +1062,10 @@ def markdown(path: Path) -> str:
     for row in lines:
         if row["kind"] != "summary":
             continue
-        for side in ("twostep", "allauth"):
-            if side in row:
-                fig = row[side]
-                out.append(f"| {row['scenario']} | {side} | {mmm(fig['signins_per_s'])} | "
-                           f"{mmm(fig['p50_ms'], '{:.0f}')} | {mmm(fig['p99_ms'], '{:.0f}')} | "
-                           f"{sum(fig['errors'])} | {mmm(fig['cpu_ms_per_signin'])} |")
+        for side, fig in sides(row):
+            out.append(f"| {row['scenario']} | {side} | {mmm(fig['signins_per_s'])} | "
+                       f"{mmm(fig['p50_ms'], '{:.0f}')} | {mmm(fig['p99_ms'], '{:.0f}')} | "
+                       f"{sum(fig['errors'])} | {mmm(fig['cpu_ms_per_signin'])} |")
         if "ratio_signins_per_s" in row:
             ratios.append(f"| {row['scenario']} | {mmm(row['ratio_signins_per_s'], '{:.2f}')} | "
                           f"{mmm(row['ratio_cpu_per_signin'], '{:.2f}')} |")
@@ -1084,12 +1085,10 @@ def markdown(path: Path) -> str:
         out += ["", "| scenario | ceiling, mean of just before and after (after/before) | side | % of that ceiling "
                 "| hash % of the CPU | ms besides the hash |", "|---|---|---|---|---|---|"]
         for h in shares:
-            for side in ("twostep", "allauth"):
-                if side in h:
-                    f = h[side]
-                    out.append(f"| {h['scenario']} | {h['cpu_per_hash_s'] * 1000:.0f} ms ({h['drift']:.2f}) | {side} | "
-                               f"{mmm(f['of_ceiling_pct'], '{:.0f}')} | {mmm(f['hash_of_cpu_pct'], '{:.0f}')} | "
-                               f"{mmm(f['besides_hash_ms'])} |")
+            for side, f in sides(h):
+                out.append(f"| {h['scenario']} | {h['cpu_per_hash_s'] * 1000:.0f} ms ({h['drift']:.2f}) | {side} | "
+                           f"{mmm(f['of_ceiling_pct'], '{:.0f}')} | {mmm(f['hash_of_cpu_pct'], '{:.0f}')} | "
+                           f"{mmm(f['besides_hash_ms'])} |")
     floods = [r for r in lines if r["kind"] == "flood"]
     if floods:
         out += ["", "| flood run | strangers sent (rate) | their answers | with Retry-After | members signed in "
