@@ -18,8 +18,8 @@ the two sides back to back in each repetition, and is reported as min/median/max
 
 Besides: the hash-only ceiling (CPU seconds of one Argon2 verification in-process; cores / that is
 the most sign-ins/s two cores can do; measured at the start, and again just before and after each
-Argon2 scenario, whose hash share is read against those two as well), the JSON API sign-in (three requests), PostgreSQL, and the
-flood (wrong passwords from many X-Forwarded-For addresses at 5× the hashing capacity while 16
+Argon2 scenario, whose hash share is read against those two as well), the JSON API sign-in (three
+requests), PostgreSQL, and the flood (wrong passwords from many X-Forwarded-For addresses at 5× the hashing capacity while 16
 members sign in). Every figure is also a JSON line in .cache/bench/<timestamp>.jsonl (and on
 standard output with --json, the readable report then going to standard error).
 
@@ -1156,10 +1156,11 @@ def main() -> int:
     a_place, a_users = template("allauth", options.users)
 
     say("\nHash-only ceiling: one Argon2 verification, in-process, CPU seconds")
+    ceiling_runs = 3 if options.quick else 7
     ceilings = {}
     if only & {"ceiling", "argon2", "flood"}:
         for mode in ("argon2-django", "argon2-twostep"):
-            ceilings[mode] = ceiling(mode, 3 if options.quick else 7)
+            ceilings[mode] = ceiling(mode, ceiling_runs)
     twostep_params = ceilings.get("argon2-twostep", {}).get("params", {})
     same_params = twostep_params == ceilings.get("argon2-django", {}).get("params", {})
 
@@ -1208,7 +1209,7 @@ def main() -> int:
             # The machine's pace drifts (a quarter, even a half, within the hour on shared
             # machines): the ceiling is measured again on both sides of the scenario, with no
             # server running, and the hash's share read against the mean of the two as well.
-            near = [ceiling(mode, 3 if options.quick else 7, f"just before {title}")]
+            near = [ceiling(mode, ceiling_runs, f"just before {title}")]
             ts = start_twostep(fresh_copy("twostep", t_place, mode, params), mode)
             aa = start_allauth(fresh_copy("allauth", a_place, mode, params), mode, params)
             try:
@@ -1219,7 +1220,7 @@ def main() -> int:
             finally:
                 ts.stop()
                 aa.stop()
-            near.append(ceiling(mode, 3 if options.quick else 7, f"just after {title}"))
+            near.append(ceiling(mode, ceiling_runs, f"just after {title}"))
             per_hash = statistics.mean(c["cpu_per_hash_s"] for c in near)
             drift = near[1]["cpu_per_hash_s"] / near[0]["cpu_per_hash_s"]
             say(f"  against the mean of the ceilings measured just before and after ({per_hash * 1000:.0f} ms a "

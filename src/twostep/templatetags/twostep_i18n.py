@@ -42,9 +42,8 @@ def _literal(node: i18n.TranslateNode) -> SafeString | None:
     if node.noop or node.asvar or node.message_context or node.filter_expression.filters:
         return None
     var = node.filter_expression.var
-    if not isinstance(var, Variable) or var.lookups is not None or not isinstance(var.literal, SafeString):
-        return None
-    return var.literal
+    # A literal is kept safe by the parser; a variable has no literal.
+    return var.literal if isinstance(var, Variable) and isinstance(var.literal, SafeString) else None
 
 
 @register.tag("translate")
