@@ -12,9 +12,10 @@ the old one deleted. What that keeps:
   request — never the signed-in state, which exists under the new key only.
 - A request that fails (500, nothing saved) leaves the old session as it was; Django's store
   would have deleted it and left the new one behind without its cookie.
-- What must exist exactly when the session does (the sessions list's row of a sign-in) is
-  written in the same transaction (`write_with`), so a sign-in takes SQLite's write lock once
-  at its end, not twice, and a request that fails leaves neither.
+- What must exist exactly when the session does (the sessions list's row of a sign-in, the
+  settling of a right password's throttle attempt) is written in the same transaction
+  (`write_with`), so a sign-in step takes SQLite's write lock once at its end, not twice, and a
+  request that fails leaves neither.
 - A new key is 160 random bits, written as 32 characters of base32 in lower case (letters and
   digits, as Django's keys): one read of the system's random source, where Django's key costs
   one per character. The primary key refuses a taken one, so it is not looked up first. Should

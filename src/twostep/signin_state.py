@@ -60,13 +60,20 @@ class WebSession:
         login(self.request, user, backend=BACKEND)  # a new session key (ASVS 7.2.4)
         self.store[PROOF] = proof
         self.store[SEEN_AT] = proof["auth_time"]
-        note = functools.partial(sessions.start, user, origin=origin(self.request))  # note(session_key)
-        write_with = getattr(self.store, "write_with", None)  # twostep's store: with the session's row
-        if write_with is not None:
-            write_with(note)
-        else:
-            note(self.store.session_key)
+        self.with_saved(functools.partial(sessions.start, user, origin=origin(self.request)))
         setattr(self.request, SIGNED_IN_AS, user.login)  # the response carries a device cookie
+
+    def with_saved(self, write) -> None:
+        """Call `write(session_key)` with the session's new key: in the transaction that saves it.
+
+        twostep's session store writes it with the key's row (`write_with`); another store
+        (a cache) has no such transaction, and the write happens at once.
+        """
+        write_with = getattr(self.store, "write_with", None)
+        if write_with is not None:
+            write_with(write)
+        else:
+            write(self.store.session_key)
 
     def end(self) -> None:
         sessions.forget(self.store.session_key)

@@ -404,3 +404,27 @@ def test_session_store_refuses_a_taken_key_when_creating(db):
     twin = SessionStore(store.session_key)
     with pytest.raises(CreateError):
         twin.save(must_create=True)
+
+
+# A sign-in step's writes go with its session ------------------------------------------------
+
+def test_a_right_password_stays_counted_as_a_failure_until_its_session_is_written(member, monkeypatch):
+    from django.db import DatabaseError
+
+    from twostep.models import Throttle
+    from twostep.services import throttling
+    from twostep.session_store import SessionStore
+
+    def full_disk(self, must_create=False):
+        raise DatabaseError("database or disk is full")
+
+    pair_key = throttling.password_keys("member", "127.0.0.1")[0]
+    client = Client(raise_request_exception=False)
+    monkeypatch.setattr(SessionStore, "save", full_disk)
+    assert client.post("/login", {"login": "member", "password": PASSWORD}).status_code == 500
+    assert Throttle.objects.get(key=pair_key).failures == 1  # an attempt that never reported
+
+    monkeypatch.undo()
+    assert client.post("/login", {"login": "member", "password": PASSWORD}).status_code == 302
+    row = Throttle.objects.get(key=pair_key)  # this one settled; the abandoned one counts until its lease ends
+    assert (row.failures, row.pending) == (1, 1)

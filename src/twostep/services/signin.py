@@ -53,6 +53,7 @@ class Session(Protocol):
     def update_proof(self, **changes) -> None: ...
     def put(self, key: str, value) -> None: ...
     def take(self, key: str): ...
+    def with_saved(self, write) -> None: ...  # write(key) in the transaction that saves the new key
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,7 @@ def _find_user(login: str) -> User | None:
 class PasswordStep:
     user: User
     stage: str  # AUTHENTICATED, SECOND_FACTOR or SETUP_REQUIRED
+    attempt: throttling.PasswordAttempt  # admitted by the throttle (settled unless settle=False)
     remembered: bool = False  # a remembered browser skips the second step
     kinds: frozenset[str] = frozenset()  # of the user's confirmed authenticators (as just read)
 
@@ -204,23 +206,32 @@ def password(session: Session, login: str, password: str, origin: Origin, *,
     """Check login and password; sign in, or hold the user for the second step or the setup.
 
     A right password ends whatever sign-in the session had before (one rule for every transport).
+    Its throttle attempt is settled in the transaction that saves the session's new key: one
+    write fewer, and should the session not be saved (the request failed) the attempt stays
+    counted as a failure, as any attempt that never reports.
     """
     step = check_password(login, password, origin, remembered_token=remembered_token,
-                          device_cookie=device_cookie)
+                          device_cookie=device_cookie, settle=False)
     user = step.user
     _end_previous(session, origin)
     if step.stage == AUTHENTICATED:
-        return _complete(session, user, origin, "remembered_browser" if step.remembered else "password",
-                         ("pwd",))
-    session.hold(_held(user, step.stage))
-    if step.stage == SECOND_FACTOR:
-        return Outcome(SECOND_FACTOR, user, methods=tuple(methods(user, clock.utcnow(), step.kinds)))
-    return Outcome(SETUP_REQUIRED, user)
+        outcome = _complete(session, user, origin, "remembered_browser" if step.remembered else "password",
+                            ("pwd",))
+    else:
+        session.hold(_held(user, step.stage))
+        offered = methods(user, clock.utcnow(), step.kinds) if step.stage == SECOND_FACTOR else ()
+        outcome = Outcome(step.stage, user, methods=tuple(offered))
+    session.with_saved(lambda _key: throttling.record_password_success(step.attempt))
+    return outcome
 
 
 def check_password(login: str, password: str, origin: Origin, *,
-                   remembered_token: str | None = None, device_cookie: str | None = None) -> PasswordStep:
+                   remembered_token: str | None = None, device_cookie: str | None = None,
+                   settle: bool = True) -> PasswordStep:
     """Check login and password and say what the sign-in needs next; nothing is signed in.
+
+    With `settle=False` a right password's throttle attempt is left for the caller to settle
+    (`throttling.record_password_success(step.attempt)`); unsettled, it counts as a failure.
 
     A throttled attempt is refused before any password hash is computed. Failures count per
     (login, address) and per address, so a stranger elsewhere never locks the real user out.
@@ -249,18 +260,19 @@ def check_password(login: str, password: str, origin: Origin, *,
         throttling.record_password_failure(attempt)
         audit.record(Type.SIGN_IN_FAILED, user=_find_user(login), origin=origin)
         raise InvalidCredentials()
-    throttling.record_password_success(attempt)
+    if settle:
+        throttling.record_password_success(attempt)
     kinds = confirmed_kinds(user)
     if kinds:  # two-factor authentication is on (factors.enabled, read once with the kinds)
         # A remembered browser skips only the second step, never the password (NIST §5.1);
         # a locked second factor is not skipped either.
         if (remembered_token and not throttling.second_factor_locked(user)
                 and trusted_browsers.recognise(user, remembered_token)):
-            return PasswordStep(user, AUTHENTICATED, remembered=True, kinds=kinds)
-        return PasswordStep(user, SECOND_FACTOR, kinds=kinds)
+            return PasswordStep(user, AUTHENTICATED, attempt, remembered=True, kinds=kinds)
+        return PasswordStep(user, SECOND_FACTOR, attempt, kinds=kinds)
     if accounts.two_factor_required(user.account):
-        return PasswordStep(user, SETUP_REQUIRED)
-    return PasswordStep(user, AUTHENTICATED)
+        return PasswordStep(user, SETUP_REQUIRED, attempt)
+    return PasswordStep(user, AUTHENTICATED, attempt)
 
 
 def second_factor(session: Session, method: str, proof, origin: Origin) -> Outcome:
