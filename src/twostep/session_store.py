@@ -44,6 +44,7 @@ class SessionStore(DatabaseSessionStore):
         self._unsaved = False  # the current key has no row yet
         self._replaces = None  # the key whose row the next save deletes
         self._with = []  # writes that go with the new key's row (write_with)
+        self._written = None  # the data as this request last wrote it (serialized), if it did
 
     def _get_new_session_key(self):
         # Unique by the primary key: create() tries another on the INSERT's conflict.
@@ -94,12 +95,17 @@ class SessionStore(DatabaseSessionStore):
         """Write the session: a new key's row inserted (the row it replaces deleted), else updated.
 
         Plain statements, as the ORM would write them (`force_insert` / `force_update`), built
-        once: a session is written at every step of a sign-in.
+        once: a session is written at every step of a sign-in. A session written already in this
+        request (a sign-in writes it with the proof it spent) is not written again unless its
+        data changed since.
         """
         if self.session_key is None:
             return self.create()
         creating = must_create or self._unsaved
         data = self._get_session(no_load=creating)
+        written_data = self.serializer().dumps(data)
+        if not creating and written_data == self._written:
+            return
         connection = connections[router.db_for_write(self.model)]
         row = [self.encode(data), connection.ops.adapt_datetimefield_value(self.get_expiry_date()),
                self.session_key]
@@ -109,6 +115,7 @@ class SessionStore(DatabaseSessionStore):
                     cursor.execute(written(connection, _statements).update, row)
                     if cursor.rowcount != 1:  # deleted meanwhile (signed out elsewhere)
                         raise UpdateError
+                self._written = written_data
                 return
             if self._replaces or self._with or connection.in_atomic_block:
                 with transaction.atomic(using=connection.alias):
@@ -128,6 +135,7 @@ class SessionStore(DatabaseSessionStore):
         self._unsaved = False
         self._replaces = None
         self._with = []
+        self._written = written_data
 
     def delete(self, session_key=None):
         """Delete a session's row in one statement (and the row a pending new key replaces)."""
@@ -138,6 +146,7 @@ class SessionStore(DatabaseSessionStore):
             self._unsaved = False
             self._replaces = None
             self._with = []
+            self._written = None
         else:
             keys = [session_key]
         self.model.objects.filter(session_key__in=keys).delete()

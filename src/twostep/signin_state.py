@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import login, logout, update_session_auth_hash
+from django.contrib.sessions.backends.base import UpdateError
+from django.contrib.sessions.exceptions import SessionInterrupted
 
 from .core import clock
 from .http import origin
@@ -74,6 +76,14 @@ class WebSession:
             write_with(write)
         else:
             write(self.store.session_key)
+
+    def save(self) -> None:
+        """Write the session now (in the caller's transaction); the response's save then writes
+        only what changed after (twostep's store; another store writes it again)."""
+        try:
+            self.store.save()
+        except UpdateError:  # as the session middleware answers it: 400, nothing written
+            raise SessionInterrupted("The request's session was deleted before the request completed.") from None
 
     def end(self) -> None:
         sessions.forget(self.store.session_key)

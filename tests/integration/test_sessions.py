@@ -406,7 +406,66 @@ def test_session_store_refuses_a_taken_key_when_creating(db):
         twin.save(must_create=True)
 
 
+def test_a_session_written_earlier_in_the_request_is_written_again_only_if_it_changed(db):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from twostep.session_store import SessionStore
+
+    store = SessionStore()
+    store["colour"] = "green"
+    store.save()
+    with CaptureQueriesContext(connection) as queries:
+        store.save()  # the response's save after a sign-in wrote it: nothing new to write
+    assert len(queries) == 0
+    store["colour"] = "blue"
+    with CaptureQueriesContext(connection) as queries:
+        store.save()
+    assert len(queries) == 1 and SessionStore(store.session_key).load() == {"colour": "blue"}
+
+
 # A sign-in step's writes go with its session ------------------------------------------------
+
+def test_the_code_step_writes_the_signed_in_session_once(enrolled, clock):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    client.post("/login", {"login": "member", "password": PASSWORD})
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post("/login/code", {"code": enrolled.code()})
+    assert response.status_code == 302
+    session_writes = [q["sql"].split(" ", 1)[0] for q in queries.captured_queries
+                      if '"django_session"' in q["sql"] and not q["sql"].startswith("SELECT")]
+    assert session_writes == ["INSERT", "DELETE"]  # the new key's row, the held one's gone; no UPDATE after
+    assert signed_in(client)
+
+
+def test_a_backup_code_is_spent_only_together_with_the_session_it_signs_in(enrolled, monkeypatch):
+    """A sign-in that cannot be written (a full disk) leaves the code unspent, not lost."""
+    from django.db import DatabaseError
+
+    from twostep.services.factors import backup_codes
+
+    client = Client(raise_request_exception=False)
+    client.post("/login", {"login": "member", "password": PASSWORD})
+    halfway = client.cookies["twostep_session"].value
+
+    def full_disk(*args, **kwargs):
+        raise DatabaseError("database or disk is full")
+
+    monkeypatch.setattr(sessions, "start", full_disk)  # the sessions list's row of the sign-in
+    assert client.post("/login/backup-code", {"code": enrolled.codes[0]}).status_code == 500
+    assert backup_codes.remaining(enrolled.user) == 10
+    assert not SecurityEvent.objects.filter(user=enrolled.user, type__in=["backup_code_used", "sign_in"]).exists()
+    assert list(Session.objects.values_list("session_key", flat=True)) == [halfway]
+    assert not UserSession.objects.exists()
+
+    monkeypatch.undo()
+    response = client.post("/login/backup-code", {"code": enrolled.codes[0]})
+    assert response.status_code == 302 and signed_in(client)
+    assert backup_codes.remaining(enrolled.user) == 9
+
 
 def test_a_right_password_stays_counted_as_a_failure_until_its_session_is_written(member, monkeypatch):
     from django.db import DatabaseError

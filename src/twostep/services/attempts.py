@@ -58,10 +58,13 @@ def guarded_attempt(user_id: int, origin: Origin, step: str, attempt, *, stamp: 
     return user
 
 
-def spend(user_id: int, piece, proof, origin: Origin, *, purpose: str, stamp: str | None = None) -> Verified:
+def spend(user_id: int, piece, proof, origin: Origin, *, purpose: str, stamp: str | None = None,
+          then=None) -> Verified:
     """Spend one proof of `piece`'s kind under the throttle; raise InvalidCode or Throttled.
 
     The Verified carries the user's row as the attempt left it; `stamp` as in guarded_attempt.
+    `then(verified)`, if given, runs in the spending's transaction once the proof is accepted:
+    what it writes exists if and only if the proof is spent.
     """
     result: Verified | None = None
     method = piece.METHOD
@@ -105,6 +108,8 @@ def spend(user_id: int, piece, proof, origin: Origin, *, purpose: str, stamp: st
             result = replace(result, user=user)
         if purpose == "sign_in":
             record_sign_in(user, origin, method=method)
+        if then is not None:
+            then(result)
         return None
 
     guarded_attempt(user_id, origin, method, attempt, stamp=stamp)

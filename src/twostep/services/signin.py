@@ -54,6 +54,7 @@ class Session(Protocol):
     def put(self, key: str, value) -> None: ...
     def take(self, key: str): ...
     def with_saved(self, write) -> None: ...  # write(key) in the transaction that saves the new key
+    def save(self) -> None: ...  # write the session now, in the caller's transaction
 
 
 @dataclass(frozen=True)
@@ -279,7 +280,8 @@ def second_factor(session: Session, method: str, proof, origin: Origin) -> Outco
     """Finish a held sign-in with one of the user's methods; each proof is accepted once.
 
     The held user is read once, locked, by the attempt, which also checks what pending_user
-    would (active, the same security stamp).
+    would (active, the same security stamp). The signed-in session is written in the attempt's
+    transaction: a code is spent if and only if the sign-in it paid for exists.
     """
     state = _held_state(session, SECOND_FACTOR)
     if state is None or not state.get("stamp"):
@@ -289,14 +291,21 @@ def second_factor(session: Session, method: str, proof, origin: Origin) -> Outco
     piece = slice_for(method)
     if method == "webauthn":
         proof = {"credential": proof, "challenge": session.take(WEBAUTHN_CHALLENGE)}
+    outcome = None
+
+    def complete(verified: Verified) -> None:  # in the attempt's transaction
+        nonlocal outcome
+        outcome = _complete(session, verified.user, origin, method, ("pwd", *verified.amr, "mfa"),
+                            verified=verified)
+        session.save()
+
     try:
-        verified = attempts.spend(state.get("uid"), piece, proof, origin, purpose="sign_in",
-                                  stamp=state.get("stamp"))
+        attempts.spend(state.get("uid"), piece, proof, origin, purpose="sign_in", stamp=state.get("stamp"),
+                       then=complete)
     except NoPendingSignIn:
         session.drop_held()
         raise
-    amr = ("pwd", *verified.amr, "mfa")
-    return _complete(session, verified.user, origin, method, amr, verified=verified)
+    return outcome
 
 
 def webauthn_options(session: Session, rp: webauthn_factor.RelyingParty, *, passkey: bool) -> dict:
