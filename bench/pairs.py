@@ -3,7 +3,7 @@
     .venv/bin/python bench/pairs.py [--a REV|DIR] [--b REV|DIR] [--pairs 4] [--clients 16]
                                     [--flow web|api] [--factor totp|backup_code] [--window 8]
                                     [--a-env NAME=VALUE …] [--b-env …] [--a-args "…"] [--b-args "…"]
-                                    [--per-process] [--json]
+                                    [--together] [--per-process] [--json]
 
 Two `twostep serve` processes run at once, A on one port and B on another, each on its own copy
 of the same data dir (bench/load.py's template: 6000 users, MD5 hashes). A is `--a` (default
@@ -14,6 +14,15 @@ a machine whose pace drifts charges both sides alike; each pair gives B/A ratios
 second and of server CPU per sign-in, and the report is their median and range. A single run
 on a shared machine can be off by a fifth; a change is shown by the pairs' median, and a
 range that stays on one side of 1.
+
+`--together`: A and B are measured at the same moment instead of in turn, each by half of the
+clients (with its own half of the users), round after round; each round gives the B/A ratios.
+A machine whose pace moves within seconds then charges both sides alike within the round
+itself, so the ratio of CPU per sign-in varies far less from round to round (the same code on
+both sides, eight of each: 0.91–1.02 together, median 0.99; 0.81–1.15 in alternating pairs,
+median 0.90). The two servers compete for the cores meanwhile: the ratio of sign-ins a second
+says which one the machine favours when both are busy, not what each would do alone — for the
+rate, alternate.
 
 `--a-env` / `--b-env` set a `TWOSTEP_…` setting (or any variable) for one side, `--a-args` /
 `--b-args` add `twostep serve` options: the same code against itself with another setting.
@@ -31,6 +40,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -118,17 +128,27 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--pairs", type=int, default=4)
     parser.add_argument("--window", type=float, default=8.0, help="seconds measured per run")
+    parser.add_argument("--together", action="store_true",
+                        help="measure A and B at the same time, each with half of the clients")
     parser.add_argument("--per-process", action="store_true")
     parser.add_argument("--json", action="store_true")
     options = parser.parse_args()
     if options.pairs < 1 or options.clients < 1 or options.window <= 0:
         parser.error("--pairs and --clients must be at least 1, --window above 0")
+    if options.together and options.clients < 2:
+        parser.error("--together shares the clients between A and B: at least 2")
     report = sys.stderr if options.json else sys.stdout
 
     template, users = load.template("twostep", 6000)
     users.pop("_made_at")
     logins = list(users)[1:]  # the first was made through the services (bench/load.py)
-    credentials = load.Credentials(users, logins[48:])
+    if options.together:  # each side its own users: a code used on one is no replay on the other
+        half = len(logins[48:]) // 2
+        credentials = {"A": load.Credentials(users, logins[48:48 + half]),
+                       "B": load.Credentials(users, logins[48 + half:])}
+    else:
+        shared = load.Credentials(users, logins[48:])
+        credentials = {"A": shared, "B": shared}
     with tempfile.TemporaryDirectory(prefix="twostep-pairs-") as scratch:
         into = Path(scratch)
         servers = {
@@ -137,38 +157,69 @@ def main() -> int:
         }
         try:
             sites = {side: load.Twostep(server) for side, server in servers.items()}
-            load.warm_up(list(sites.values()), {"twostep": credentials}, 6)
+            for side, site in sites.items():
+                load.warm_up([site], {"twostep": credentials[side]}, 6)
             runs: dict[str, list] = {"A": [], "B": []}
-            order = [side for n in range(options.pairs) for side in (("A", "B") if n % 2 == 0 else ("B", "A"))]
-            for side in order:
-                before = ticks(servers[side])
-                run = load.closed_loop(sites[side], options.flow, credentials, options.factor, options.clients,
-                                       2.0, options.window, f"pairs {options.flow} {options.factor}")
-                runs[side].append(run)
-                figures = {"side": side, "signins_per_s": round(run.rate, 1),
-                           "cpu_ms_per_signin": round(run.cpu_per_signin * 1000, 2),
-                           "p50_ms": load._ms(run.percentile(50)), "p99_ms": load._ms(run.percentile(99)),
-                           "errors": sum(run.errors.values())}
-                if options.per_process:
-                    figures["cpu_ms_per_signin_by_process"] = per_process(before, ticks(servers[side]),
-                                                                          run.total_ok)
-                print(f"{side}  {figures['signins_per_s']:7.1f} sign-ins/s  {figures['cpu_ms_per_signin']:6.2f} ms CPU"
-                      f"  p50 {figures['p50_ms']} ms  p99 {figures['p99_ms']} ms  errors {figures['errors']}"
-                      + (f"  {figures['cpu_ms_per_signin_by_process']}" if options.per_process else ""),
-                      file=report, flush=True)
-                if options.json:
-                    print(json.dumps({"kind": "run", **figures}), flush=True)
+            if options.together:
+                rounds = [("A", "B")] * options.pairs
+            else:
+                rounds = [(side,) for n in range(options.pairs) for side in (("A", "B") if n % 2 == 0 else ("B", "A"))]
+            for sides in rounds:
+                measured = measure(sites, servers, credentials, sides, options)
+                for side, (run, by_process) in measured.items():
+                    runs[side].append(run)
+                    report_run(side, run, by_process, options, report)
         finally:
             for server in servers.values():
                 server.stop()
     rates = [b.rate / a.rate for a, b in zip(runs["A"], runs["B"], strict=True)]
     cpu = [b.cpu_per_signin / a.cpu_per_signin for a, b in zip(runs["A"], runs["B"], strict=True)]
-    print(f"B/A over {options.pairs} pairs ({options.flow}, {options.factor}, {options.clients} clients): "
+    how = (f"{options.pairs} rounds together, {options.clients // 2} clients each" if options.together
+           else f"{options.pairs} pairs, {options.clients} clients")
+    print(f"B/A over {how} ({options.flow}, {options.factor}): "
           f"sign-ins/s {spread(rates)}, CPU per sign-in {spread(cpu)}", file=report)
     if options.json:
-        print(json.dumps({"kind": "summary", "pairs": options.pairs, "rate_ratios": [round(r, 3) for r in rates],
-                          "cpu_ratios": [round(c, 3) for c in cpu]}))
+        print(json.dumps({"kind": "summary", "pairs": options.pairs, "together": options.together,
+                          "rate_ratios": [round(r, 3) for r in rates], "cpu_ratios": [round(c, 3) for c in cpu]}))
     return 0
+
+
+def measure(sites: dict, servers: dict, credentials: dict, sides: tuple[str, ...], options) -> dict:
+    """Run the closed loop on each of `sides` at once (the clients shared out); return each side's
+    run and, with --per-process, its CPU per sign-in by process."""
+    clients = options.clients // len(sides)
+    before = {side: ticks(servers[side]) for side in sides}
+    done: dict[str, object] = {}
+
+    def loop(side: str) -> None:
+        done[side] = load.closed_loop(sites[side], options.flow, credentials[side], options.factor, clients,
+                                      2.0, options.window, f"pairs {options.flow} {options.factor}")
+
+    threads = [threading.Thread(target=loop, args=(side,), name=f"pairs-{side}") for side in sides]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    missing = [side for side in sides if side not in done]
+    if missing:
+        raise SystemExit(f"pairs: the load on {', '.join(missing)} stopped before its window ended")
+    return {side: (done[side], per_process(before[side], ticks(servers[side]), done[side].total_ok)
+                   if options.per_process else None) for side in sides}
+
+
+def report_run(side: str, run, by_process: dict | None, options, report) -> None:
+    """Print one side's run (and its JSON line with --json)."""
+    figures = {"side": side, "signins_per_s": round(run.rate, 1),
+               "cpu_ms_per_signin": round(run.cpu_per_signin * 1000, 2),
+               "p50_ms": load._ms(run.percentile(50)), "p99_ms": load._ms(run.percentile(99)),
+               "errors": sum(run.errors.values())}
+    if by_process is not None:
+        figures["cpu_ms_per_signin_by_process"] = by_process
+    print(f"{side}  {figures['signins_per_s']:7.1f} sign-ins/s  {figures['cpu_ms_per_signin']:6.2f} ms CPU"
+          f"  p50 {figures['p50_ms']} ms  p99 {figures['p99_ms']} ms  errors {figures['errors']}"
+          + (f"  {by_process}" if by_process is not None else ""), file=report, flush=True)
+    if options.json:
+        print(json.dumps({"kind": "run", **figures}), flush=True)
 
 
 if __name__ == "__main__":
