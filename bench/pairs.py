@@ -24,6 +24,11 @@ median 0.90). The two servers compete for the cores meanwhile: the ratio of sign
 says which one the machine favours when both are busy, not what each would do alone — for the
 rate, alternate.
 
+`--a allauth` (or `--b allauth`) puts the benchmark's django-allauth site (`make bench`'s, 3 sync
+workers, its own venv from `make bench-allauth-venv`) on that side instead of twostep:
+`--a allauth --together` reads twostep's CPU per sign-in against allauth's, the first goal's
+ratio, with the machine's drift charged to both alike.
+
 `--a-env` / `--b-env` set a `TWOSTEP_…` setting (or any variable) for one side, `--a-args` /
 `--b-args` add `twostep serve` options: the same code against itself with another setting.
 `--per-process`: each run's CPU per sign-in split by process (arbiter, web workers, queue
@@ -51,8 +56,14 @@ PORTS = {"A": 8106, "B": 8107}
 TREE = ("src", "config", "bench")
 
 
-def source(spec: str | None, side: str, into: Path) -> Path:
-    """A directory with twostep's src/, config/ and bench/: `spec` itself, a git revision's, or the working tree's."""
+ALLAUTH = "allauth"  # the side's spec that names the comparison site instead of a twostep
+
+
+def source(spec: str | None, side: str, into: Path) -> Path | None:
+    """A directory with twostep's src/, config/ and bench/: `spec` itself, a git revision's, or the
+    working tree's; None for the comparison site (ALLAUTH)."""
+    if spec == ALLAUTH:
+        return None
     place = into / side
     if spec and Path(spec).is_dir():
         return Path(spec).resolve()
@@ -69,7 +80,10 @@ def source(spec: str | None, side: str, into: Path) -> Path:
     return place
 
 
-def start(side: str, code: Path, data_template: Path, into: Path, env: list[str], args: str) -> load.Server:
+def start(side: str, code: Path | None, data_template: Path, into: Path, env: list[str], args: str) -> load.Server:
+    if code is None:  # the comparison site, as `make bench` starts it (MD5)
+        place, _ = load.template(ALLAUTH, 6000)
+        return load.start_allauth(load.fresh_copy(ALLAUTH, place, "md5", {}), "md5", {})
     data = into / f"data-{side}"
     shutil.copytree(data_template / "data", data)
     environment = load.twostep_env(data, "md5")
@@ -89,7 +103,8 @@ def ticks(server: load.Server) -> dict[int, tuple[str, int]]:
         if stat is None:
             continue
         name = load.process_name(pid)
-        kind = "arbiter" if pid == server.pid else "queue worker" if " worker " in f"{name} " else "web worker"
+        queue = server.name != ALLAUTH and " worker " in f"{name} "
+        kind = "arbiter" if pid == server.pid else "queue worker" if queue else "web worker"
         found[pid] = (kind, stat[1])
     return found
 
@@ -117,8 +132,9 @@ def spread(values: list[float]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--a", help="A: a git revision or a directory (default HEAD)", default="HEAD")
-    parser.add_argument("--b", help="B: a git revision or a directory (default: the working tree)")
+    parser.add_argument("--a", default="HEAD",
+                        help="A: a git revision, a directory or allauth (default HEAD)")
+    parser.add_argument("--b", help="B: a git revision, a directory or allauth (default: the working tree)")
     parser.add_argument("--a-env", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--b-env", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--a-args", default="", help="more `twostep serve` options for A")
@@ -139,6 +155,8 @@ def main() -> int:
         parser.error("--together shares the clients between A and B: at least 2")
     report = sys.stderr if options.json else sys.stdout
 
+    if options.a == ALLAUTH and options.b == ALLAUTH:
+        parser.error("at most one side can be allauth")
     template, users = load.template("twostep", 6000)
     users.pop("_made_at")
     logins = list(users)[1:]  # the first was made through the services (bench/load.py)
@@ -149,6 +167,11 @@ def main() -> int:
     else:
         shared = load.Credentials(users, logins[48:])
         credentials = {"A": shared, "B": shared}
+    for side, spec in (("A", options.a), ("B", options.b)):
+        if spec == ALLAUTH:
+            _, their_users = load.template(ALLAUTH, 6000)
+            their_users.pop("_made_at")
+            credentials[side] = load.Credentials(their_users, list(their_users)[1:][48:])
     with tempfile.TemporaryDirectory(prefix="twostep-pairs-") as scratch:
         into = Path(scratch)
         servers = {
@@ -156,9 +179,10 @@ def main() -> int:
             "B": start("B", source(options.b, "B", into), template, into, options.b_env, options.b_args),
         }
         try:
-            sites = {side: load.Twostep(server) for side, server in servers.items()}
+            sites = {side: (load.Allauth if server.name == ALLAUTH else load.Twostep)(server)
+                     for side, server in servers.items()}
             for side, site in sites.items():
-                load.warm_up([site], {"twostep": credentials[side]}, 6)
+                load.warm_up([site], {site.name: credentials[side]}, 6)
             runs: dict[str, list] = {"A": [], "B": []}
             if options.together:
                 rounds = [("A", "B")] * options.pairs
