@@ -157,6 +157,10 @@ def main() -> int:
 
     if options.a == ALLAUTH and options.b == ALLAUTH:
         parser.error("at most one side can be allauth")
+    for side, spec, env, args in (("a", options.a, options.a_env, options.a_args),
+                                  ("b", options.b, options.b_env, options.b_args)):
+        if spec == ALLAUTH and (env or args):
+            parser.error(f"--{side}-env and --{side}-args set twostep's settings: not for allauth")
     template, users = load.template("twostep", 6000)
     users.pop("_made_at")
     logins = list(users)[1:]  # the first was made through the services (bench/load.py)
