@@ -16,3 +16,8 @@ class TwostepConfig(AppConfig):
         # A sign-in notes last_login with its audit event (services/attempts.record_sign_in);
         # Django's own handler would write the same column again on every sign-in.
         user_logged_in.disconnect(dispatch_uid="update_last_login")
+
+        # CSRF secrets and masks from one read of the random source instead of one per character.
+        from . import csrf_strings
+
+        csrf_strings.install()
