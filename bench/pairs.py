@@ -81,9 +81,8 @@ def source(spec: str | None, side: str, into: Path) -> Path | None:
 
 
 def start(side: str, code: Path | None, data_template: Path, into: Path, env: list[str], args: str) -> load.Server:
-    if code is None:  # the comparison site, as `make bench` starts it (MD5)
-        place, _ = load.template(ALLAUTH, 6000)
-        return load.start_allauth(load.fresh_copy(ALLAUTH, place, "md5", {}), "md5", {})
+    if code is None:  # the comparison site, as `make bench` starts it (MD5), from its own template
+        return load.start_allauth(load.fresh_copy(ALLAUTH, data_template, "md5", {}), "md5", {})
     data = into / f"data-{side}"
     shutil.copytree(data_template / "data", data)
     environment = load.twostep_env(data, "md5")
@@ -171,16 +170,17 @@ def main() -> int:
     else:
         shared = load.Credentials(users, logins[48:])
         credentials = {"A": shared, "B": shared}
+    templates = {"A": template, "B": template}
     for side, spec in (("A", options.a), ("B", options.b)):
         if spec == ALLAUTH:
-            _, their_users = load.template(ALLAUTH, 6000)
+            templates[side], their_users = load.template(ALLAUTH, 6000)
             their_users.pop("_made_at")
             credentials[side] = load.Credentials(their_users, list(their_users)[1:][48:])
     with tempfile.TemporaryDirectory(prefix="twostep-pairs-") as scratch:
         into = Path(scratch)
         servers = {
-            "A": start("A", source(options.a, "A", into), template, into, options.a_env, options.a_args),
-            "B": start("B", source(options.b, "B", into), template, into, options.b_env, options.b_args),
+            "A": start("A", source(options.a, "A", into), templates["A"], into, options.a_env, options.a_args),
+            "B": start("B", source(options.b, "B", into), templates["B"], into, options.b_env, options.b_args),
         }
         try:
             sites = {side: (load.Allauth if server.name == ALLAUTH else load.Twostep)(server)
