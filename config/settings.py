@@ -127,8 +127,9 @@ DATABASES = {
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON",
         },
         "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")},
-        # Each server thread keeps its connection: opening one (and its PRAGMAs), and closing the
-        # last one (a WAL checkpoint), on every request cost more CPU than the rest of a request.
+        # Connections are kept, and a worker hands them from request to request
+        # (twostep/turn_connections.py): opening one (and its PRAGMAs), and closing the last one
+        # (a WAL checkpoint), on every request cost more CPU than the rest of a request.
         "CONN_MAX_AGE": 600,
     }
 }

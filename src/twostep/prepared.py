@@ -2,8 +2,8 @@
 
 Building a statement costs the ORM several times what SQLite takes to run it (the user and
 account of a request: 1.1 ms through the ORM, 0.1 ms once compiled). The statements here are the
-ORM's own — compiled by it from a queryset or a model — kept per connection (that is, per
-thread) and run with the next values; rows come back as the ORM turns them into objects.
+ORM's own — compiled by it from a queryset or a model — kept per connection and run with the
+next values; rows come back as the ORM turns them into objects.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class PreparedQuery:
     def __init__(self, make, *, text: bool = False):
         self._make, self._text = make, text
         self._samples = tuple(str(sample) for sample in self._SAMPLES) if text else self._SAMPLES
-        self._compiled = weakref.WeakKeyDictionary()  # one per connection, that is, per thread
+        self._compiled = weakref.WeakKeyDictionary()  # one per connection (twostep/turn_connections.py)
 
     def _compile(self, connection) -> _Compiled:
         compilers = [self._make(key).query.get_compiler(connection=connection) for key in self._samples]

@@ -4,7 +4,8 @@ Outside Django, so that the turn covers the whole request — middleware, view a
 rendering — but not the network: a request's body is read into memory before the request waits
 for its turn, so a client sending slowly holds a thread, never a turn. Bodies larger than
 DATA_UPLOAD_MAX_MEMORY_SIZE are left to Django, which refuses them before reading them. The
-answer is written to the client after the turn is given back. The liveness check takes no turn:
+request's database connections go with the turn (turn_connections.py). The answer is written to
+the client after the turn is given back. The liveness check takes no turn:
 it touches no database and must answer while every turn waits for one that is away.
 """
 
@@ -15,6 +16,7 @@ from functools import cached_property
 
 from django.conf import settings
 
+from . import turn_connections
 from .early_refusal import path_info
 from .services import admission
 
@@ -47,7 +49,11 @@ class RequestTurns:
             return self.application(environ, start_response)
         read_body(environ)
         with process_turns.turn():
-            return self.application(environ, start_response)
+            turn_connections.lend()
+            try:
+                return self.application(environ, start_response)
+            finally:
+                turn_connections.give_back()
 
 
 def wrap(application):

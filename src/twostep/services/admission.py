@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import connections
 from django.utils.translation import gettext_lazy as _
 
-from .. import metrics
+from .. import metrics, turn_connections
 from ..core.admission import Full, Gate
 from ..core.turns import Turns
 from .errors import ServiceError
@@ -91,10 +91,19 @@ def hashing(*, priority: bool):
     Nested blocks in one thread share the outer slot, so nothing inside raises Full. The request
     steps aside from its turn meanwhile (the wait and the hash need no interpreter).
     """
-    with aside():
+    with aside() as stepped_aside:
         try:
             with gate().admit(priority=priority):
-                yield
+                if not stepped_aside:  # in the turn, in a transaction, or nested: nothing moves
+                    yield
+                    return
+                # The check reads the user on connections no other thread holds, handed on
+                # again before this request waits for a turn (twostep/turn_connections.py).
+                turn_connections.lend()
+                try:
+                    yield
+                finally:
+                    turn_connections.give_back()
         except Full as full:
             metrics.count_busy(priority)
             raise Busy(full.retry_after) from None
@@ -115,13 +124,20 @@ def turns() -> Turns | None:
 def aside():
     """Give up this request's turn for the block, unless a transaction is open: for a wait
     that needs no interpreter (the hashing gate, a hash, a pause before looking again).
+    Yields whether it did.
 
     A thread in a transaction may hold locks (a row, SQLite's write lock) that the request
     running in its place could wait for while holding the turn this thread needs to go on.
+    The request's database connections go with the turn (twostep/turn_connections.py).
     """
     process_turns = turns()
-    if process_turns is None or any(c.in_atomic_block for c in connections.all(initialized_only=True)):
-        yield
+    if (process_turns is None or not process_turns.held()
+            or any(c.in_atomic_block for c in connections.all(initialized_only=True))):
+        yield False
         return
-    with process_turns.aside():
-        yield
+    turn_connections.give_back()
+    try:
+        with process_turns.aside():
+            yield True
+    finally:
+        turn_connections.lend()
