@@ -48,12 +48,8 @@ class RequestTurns:
         if process_turns is None or environ.get("PATH_INFO") == self.liveness:
             return self.application(environ, start_response)
         read_body(environ)
-        with process_turns.turn():
-            turn_connections.lend()
-            try:
-                return self.application(environ, start_response)
-            finally:
-                turn_connections.give_back()
+        with process_turns.turn(), turn_connections.borrowed():
+            return self.application(environ, start_response)
 
 
 def wrap(application):

@@ -19,6 +19,7 @@ for its next request, which then hands it on with the others.
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 
 from django.db import connections
 
@@ -54,6 +55,26 @@ def give_back() -> None:
         del connections[alias]
     with _lock:
         _free.append(kept)
+
+
+@contextmanager
+def borrowed():
+    """Hold connections handed on by another request for the block; hand them on after it."""
+    lend()
+    try:
+        yield
+    finally:
+        give_back()
+
+
+@contextmanager
+def handed_on():
+    """Hand this thread's connections on for the block; borrow some again after it."""
+    give_back()
+    try:
+        yield
+    finally:
+        lend()
 
 
 def kept() -> int:

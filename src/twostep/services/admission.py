@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import cache
 
 from django.conf import settings
@@ -92,18 +92,12 @@ def hashing(*, priority: bool):
     steps aside from its turn meanwhile (the wait and the hash need no interpreter).
     """
     with aside() as stepped_aside:
+        # Outside the turn the check reads the user on connections no other thread holds, handed
+        # on again before this request waits for a turn (twostep/turn_connections.py).
+        borrowing = turn_connections.borrowed() if stepped_aside else nullcontext()
         try:
-            with gate().admit(priority=priority):
-                if not stepped_aside:  # in the turn, in a transaction, or nested: nothing moves
-                    yield
-                    return
-                # The check reads the user on connections no other thread holds, handed on
-                # again before this request waits for a turn (twostep/turn_connections.py).
-                turn_connections.lend()
-                try:
-                    yield
-                finally:
-                    turn_connections.give_back()
+            with gate().admit(priority=priority), borrowing:
+                yield
         except Full as full:
             metrics.count_busy(priority)
             raise Busy(full.retry_after) from None
@@ -135,9 +129,5 @@ def aside():
             or any(c.in_atomic_block for c in connections.all(initialized_only=True))):
         yield False
         return
-    turn_connections.give_back()
-    try:
-        with process_turns.aside():
-            yield True
-    finally:
-        turn_connections.lend()
+    with turn_connections.handed_on(), process_turns.aside():
+        yield True
