@@ -2,14 +2,18 @@
 
 import ipaddress
 import os
+from collections import defaultdict
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import Error, Tags, Warning, register
 
 # Cache backends whose entries live inside one process, unseen by every other process.
 PER_PROCESS_CACHES = {"django.core.cache.backends.locmem.LocMemCache"}
+# Template tag libraries of this project that settings.TEMPLATES loads under Django's own names
+# (`{% load i18n %}`, `{% load static %}`): the same tags and syntax, the same output.
+OWN_TAG_LIBRARIES = "twostep.templatetags."
 # Session engines that keep sessions in the cache named by SESSION_CACHE_ALIAS.
 CACHE_SESSION_ENGINES = {"django.contrib.sessions.backends.cache", "django.contrib.sessions.backends.cached_db"}
 
@@ -121,4 +125,36 @@ def shared_state(app_configs, **kwargs):
             "The database is SQLite in memory: every process would have its own, empty one. "
             "Give TWOSTEP_DATABASE_URL a file or a PostgreSQL server, or leave it unset.",
             id="twostep.E007"))
+    return problems
+
+
+@register(Tags.templates)
+def template_libraries(app_configs, **kwargs):
+    """Django's `templates.W003` (two modules under one library name), less this project's own.
+
+    settings.TEMPLATES loads twostep's `{% translate %}` and `{% static %}` under Django's names
+    on purpose; Django's check reported both at every start, so it is silenced and this one
+    reports any other name that two modules claim.
+    """
+    from django.template import engines
+    from django.template.backends.django import DjangoTemplates, get_template_tag_modules
+
+    installed = defaultdict(set)
+    for name, path in get_template_tag_modules():
+        installed[name].add(path)
+    problems = []
+    for engine in engines.all():
+        if not isinstance(engine, DjangoTemplates):
+            continue
+        claimed = defaultdict(set, {name: set(paths) for name, paths in installed.items()})
+        for name, path in engine.engine.libraries.items():
+            if path.startswith(OWN_TAG_LIBRARIES):
+                claimed[name] = {path}  # replaces the library of that name, deliberately
+            else:
+                claimed[name].add(path)
+        problems += [
+            Warning(f"{name!r} is used for multiple template tag modules: "
+                    f"{', '.join(repr(path) for path in sorted(paths))}",
+                    obj=engine, id="twostep.W004")
+            for name, paths in sorted(claimed.items()) if len(paths) > 1]
     return problems

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.test import Client
 from prometheus_client import REGISTRY
 
-from twostep import logs
+from twostep import bootstrap, logs
 from twostep.services import audit, notifications, signin
 from twostep.services.errors import InvalidCredentials
 
@@ -126,6 +126,23 @@ def test_checks_refuse_a_bad_allow_list_and_warn_about_open_metrics(metrics_on):
     metrics_on.TWOSTEP_METRICS_ALLOW = ["not-an-address"]
     assert "twostep.E004" in {problem.id for problem in run_checks()}
 
+
+
+def test_the_shipped_templates_start_without_a_warning_about_tag_libraries():
+    # TEMPLATES puts twostep's translate and static tags under Django's names on purpose;
+    # `twostep serve` printed Django's templates.W003 for both at every start.
+    warnings = bootstrap.system_check()  # what `twostep serve` prints
+    assert not [warning for warning in warnings if "template tag modules" in warning], warnings
+
+
+def test_another_module_under_a_taken_library_name_is_still_reported(settings):
+    engine = {**settings.TEMPLATES[0], "OPTIONS": {**settings.TEMPLATES[0]["OPTIONS"]}}
+    engine["OPTIONS"]["libraries"] = {**engine["OPTIONS"]["libraries"], "tz": "django.templatetags.l10n"}
+    settings.TEMPLATES = [engine]
+    reported = [problem for problem in run_checks() if problem.id == "twostep.W004"]
+    assert [problem.msg for problem in reported] == [
+        "'tz' is used for multiple template tag modules: "
+        "'django.templatetags.l10n', 'django.templatetags.tz'"]
 
 # Logs and request ids -----------------------------------------------------------------------
 
