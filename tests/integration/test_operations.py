@@ -127,7 +127,6 @@ def test_checks_refuse_a_bad_allow_list_and_warn_about_open_metrics(metrics_on):
     assert "twostep.E004" in {problem.id for problem in run_checks()}
 
 
-
 def test_the_shipped_templates_start_without_a_warning_about_tag_libraries():
     # TEMPLATES puts twostep's translate and static tags under Django's names on purpose;
     # `twostep serve` printed Django's templates.W003 for both at every start.
@@ -143,6 +142,7 @@ def test_another_module_under_a_taken_library_name_is_still_reported(settings):
     assert [problem.msg for problem in reported] == [
         "'tz' is used for multiple template tag modules: "
         "'django.templatetags.l10n', 'django.templatetags.tz'"]
+
 
 # Logs and request ids -----------------------------------------------------------------------
 
